@@ -31,7 +31,7 @@ type simVCPU struct {
 type simThread struct {
 	t     *Thread
 	page  *ThreadPage
-	vcpu  int         // -1 while off every VCPU
+	vcpu  int // -1 while off every VCPU
 	truth [MaxCounters]uint64
 	src   [MaxCounters]int
 	open  int
