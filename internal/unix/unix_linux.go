@@ -140,3 +140,8 @@ const (
 	SYS_PERF_EVENT_OPEN = unix.SYS_PERF_EVENT_OPEN
 	SYS_GETPID          = unix.SYS_GETPID
 )
+
+// RawSyscall6 is RawSyscall with six arguments.
+func RawSyscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (r1, r2 uintptr, err Errno) {
+	return unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
+}

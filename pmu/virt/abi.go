@@ -14,6 +14,9 @@ const (
 	MaxCounters = 16
 	// MaxSources is the number of counter sources a VCPU tracks.
 	MaxSources = 32
+	// MaxVCPUs is the number of VCPU pages; VCPU page i is at
+	// ThreadPage.VCPUBase + i*PageSize.
+	MaxVCPUs = 256
 )
 
 // SourceKind says how the physical part of a source is read.

@@ -129,7 +129,11 @@ func (t *Thread) Close(i int) error {
 		return err
 	}
 	t.begin()
-	*c = CounterSlot{}
+	atomic.StoreUint32(&c.Flags, 0)
+	atomic.StoreUint32(&c.Source, 0)
+	atomic.StoreUint64(&c.Event, 0)
+	atomic.StoreUint64(&c.Sum, 0)
+	atomic.StoreUint64(&c.Start, 0)
 	n := t.page.NCounters
 	for n > 0 && t.page.Counters[n-1] == (CounterSlot{}) {
 		n--
