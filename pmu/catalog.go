@@ -79,14 +79,18 @@ func newCatalog(root string, pmus map[string]*pmuDesc) *Catalog {
 	return c
 }
 
-var defaultCatalog = sync.OnceValue(func() *Catalog {
-	c, err := NewCatalog("/sys")
+var defaultCatalog = sync.OnceValue(func() *Catalog { return catalogOrBuiltins("/sys") })
+
+// catalogOrBuiltins builds the catalog of root, or on a discovery error a
+// catalog of the builtins that remembers the error.
+func catalogOrBuiltins(root string) *Catalog {
+	c, err := NewCatalog(root)
 	if err != nil {
-		c = newCatalog("/sys", map[string]*pmuDesc{})
+		c = newCatalog(root, map[string]*pmuDesc{})
 		c.discoveryErr = err
 	}
 	return c
-})
+}
 
 // DefaultCatalog returns the catalog of this machine, built from /sys on
 // first use. It is safe for concurrent use. When sysfs discovery fails the

@@ -341,6 +341,23 @@ func TestRealSysfs(t *testing.T) {
 	}
 }
 
+func TestDiscoveryFallback(t *testing.T) {
+	root := writeTree(t, map[string]string{"cpu/type": "four"})
+	c := catalogOrBuiltins(root)
+	if err := c.DiscoveryErr(); err == nil || !strings.Contains(err.Error(), "bad PMU type") {
+		t.Fatalf("DiscoveryErr() = %v, want the bad type", err)
+	}
+	if len(c.PMUs()) != 0 {
+		t.Errorf("fallback catalog has PMUs %v", c.PMUs())
+	}
+	if _, err := ParseSpec("cycles:u,L1-dcache-loads,syscalls", c); err != nil {
+		t.Errorf("builtins in the fallback catalog: %v", err)
+	}
+	if c := catalogOrBuiltins(fakeSysfs); c.DiscoveryErr() != nil || len(c.PMUs()) == 0 {
+		t.Errorf("good tree: %v, %v", c.DiscoveryErr(), c.PMUs())
+	}
+}
+
 func TestDefaultCatalogConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	cats := make([]*Catalog, 8)
