@@ -168,7 +168,12 @@ func (c *counter) Close() error {
 	if c.g.closed {
 		return nil
 	}
+	// Reschedule the CPU it was on, or waiting for: groups that it kept
+	// off the counters get them at once.
 	cpu := c.g.active
+	if cpu < 0 {
+		cpu = c.s.eligibleCPU(c.g)
+	}
 	c.s.deactivate(c.g)
 	c.g.closed = true
 	for i, g := range c.s.groups {

@@ -76,6 +76,45 @@ func TestEnableDisableResetClose(t *testing.T) {
 	}
 }
 
+func TestCloseFreesCounters(t *testing.T) {
+	s := newSim(t, simpmu.Config{Counters: 1})
+	cs := open(t, s, "{cycles,task-clock},instructions,branches", cpuWide(0))
+	held := func() string {
+		e, ok := s.CounterEvent(0, 0)
+		if !ok {
+			return "-"
+		}
+		return e.Name
+	}
+	if held() != "cycles" {
+		t.Fatalf("counter 0 holds %s", held())
+	}
+	cs[0].Close() // the active group
+	if held() != "instructions" {
+		t.Errorf("after closing the active group: %s, want instructions", held())
+	}
+	cs[2].Close() // a waiting group: nothing changes
+	if held() != "instructions" {
+		t.Errorf("after closing a waiting group: %s", held())
+	}
+	cs[1].Close()
+	if held() != "-" {
+		t.Errorf("after closing all: %s", held())
+	}
+}
+
+func TestCloseWaitingGroupUnblocks(t *testing.T) {
+	s := newSim(t, simpmu.Config{Counters: 2})
+	cs := open(t, s, "cycles,{instructions,branches},branch-misses", cpuWide(0))
+	if _, ok := s.CounterEvent(0, 1); ok {
+		t.Fatal("branch-misses scheduled behind a group that did not fit")
+	}
+	cs[1].Close()
+	if e, ok := s.CounterEvent(0, 1); !ok || e.Name != "branch-misses" {
+		t.Errorf("after closing the blocking group, counter 1 holds %v, %v", e, ok)
+	}
+}
+
 func TestNotSupported(t *testing.T) {
 	s := newSim(t, simpmu.Config{Unsupported: map[simpmu.Key]string{kMisses: pmu.ReasonNoHardwarePMU}})
 	g := pmu.MustParseSpec("{instructions,branch-misses:u}").Groups[0]
