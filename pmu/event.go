@@ -60,7 +60,7 @@ const (
 	ExcludeHV                         // not counted in the hypervisor
 	ExcludeGuest                      // not counted while a guest runs (:H)
 	ExcludeHost                       // not counted in the host (:G)
-	ExcludeIdle                       // not counted while idle (:I is "include", perf's exclude_idle)
+	ExcludeIdle                       // not counted while idle (:I, perf's exclude_idle; perf calls it "non idle counting")
 )
 
 // Event is one countable event, fully resolved: everything needed to open
@@ -90,6 +90,9 @@ type Event struct {
 	Exclude Exclude
 	// Precise is perf_event_attr.precise_ip (0-3, from repeated :p).
 	Precise uint8
+	// PreciseMax asks for the highest precise_ip the PMU supports (:P);
+	// the source lowers Precise until the event opens.
+	PreciseMax bool
 	// Pinned asks for the event (group) to be pinned on the PMU (:D).
 	Pinned bool
 
