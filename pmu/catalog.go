@@ -81,24 +81,25 @@ func newCatalog(root string, pmus map[string]*pmuDesc) *Catalog {
 
 var defaultCatalog = sync.OnceValue(func() *Catalog { return catalogOrBuiltins("/sys") })
 
-// catalogOrBuiltins builds the catalog of root, or on a discovery error a
-// catalog of the builtins that remembers the error.
+// catalogOrBuiltins builds the catalog of root. A malformed PMU is left
+// out, with the others kept, and the catalog remembers the error.
 func catalogOrBuiltins(root string) *Catalog {
-	c, err := NewCatalog(root)
+	pmus, err := discoverPMUs(root)
+	c := newCatalog(root, pmus)
 	if err != nil {
-		c = newCatalog(root, map[string]*pmuDesc{})
-		c.discoveryErr = err
+		c.discoveryErr = fmt.Errorf("pmu: discover PMUs: %w", err)
 	}
 	return c
 }
 
 // DefaultCatalog returns the catalog of this machine, built from /sys on
-// first use. It is safe for concurrent use. When sysfs discovery fails the
-// catalog holds only the builtin events and DiscoveryErr says why.
+// first use. It is safe for concurrent use. A PMU whose sysfs files are
+// malformed is left out of it (the builtin events and the other PMUs stay)
+// and DiscoveryErr says why.
 func DefaultCatalog() *Catalog { return defaultCatalog() }
 
-// DiscoveryErr returns the error that made a DefaultCatalog fall back to
-// the builtin events, or nil.
+// DiscoveryErr returns the error that made a DefaultCatalog leave out
+// malformed PMUs, or nil.
 func (c *Catalog) DiscoveryErr() error { return c.discoveryErr }
 
 // SysfsRoot returns the sysfs root the catalog was built from.

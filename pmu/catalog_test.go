@@ -342,13 +342,17 @@ func TestRealSysfs(t *testing.T) {
 }
 
 func TestDiscoveryFallback(t *testing.T) {
-	root := writeTree(t, map[string]string{"cpu/type": "four"})
+	root := writeTree(t, map[string]string{"cpu/type": "four", "msr/type": "9"})
 	c := catalogOrBuiltins(root)
 	if err := c.DiscoveryErr(); err == nil || !strings.Contains(err.Error(), "bad PMU type") {
 		t.Fatalf("DiscoveryErr() = %v, want the bad type", err)
 	}
-	if len(c.PMUs()) != 0 {
-		t.Errorf("fallback catalog has PMUs %v", c.PMUs())
+	// The malformed PMU is left out; the good one stays.
+	if got := strings.Join(c.PMUs(), ","); got != "msr" {
+		t.Errorf("fallback catalog has PMUs %q, want msr", got)
+	}
+	if _, err := NewCatalog(root); err == nil {
+		t.Error("NewCatalog accepted a malformed tree")
 	}
 	if _, err := ParseSpec("cycles:u,L1-dcache-loads,syscalls", c); err != nil {
 		t.Errorf("builtins in the fallback catalog: %v", err)

@@ -59,8 +59,10 @@ type sysfsAlias struct {
 var aliasAttrs = []string{".scale", ".unit", ".per-pkg", ".snapshot"}
 
 // discoverPMUs reads every PMU under <root>/bus/event_source/devices. A
-// missing devices directory means no PMUs; any unreadable or malformed
-// file is a *SysfsError naming it.
+// missing devices directory means no PMUs. An unreadable or malformed
+// file is a *SysfsError naming it; the PMU it belongs to is left out of
+// the returned map, every other PMU is in it, and the errors of all
+// malformed PMUs are joined.
 func discoverPMUs(root string) (map[string]*pmuDesc, error) {
 	dir := filepath.Join(root, devicesDir)
 	ents, err := os.ReadDir(dir)
@@ -68,25 +70,29 @@ func discoverPMUs(root string) (map[string]*pmuDesc, error) {
 		return map[string]*pmuDesc{}, nil
 	}
 	if err != nil {
-		return nil, &SysfsError{Path: dir, Err: err}
+		return map[string]*pmuDesc{}, &SysfsError{Path: dir, Err: err}
 	}
 	pmus := make(map[string]*pmuDesc, len(ents))
+	var errs []error
 	for _, ent := range ents {
 		path := filepath.Join(dir, ent.Name())
 		st, err := os.Stat(path) // entries are symlinks to the device
 		if err != nil {
-			return nil, &SysfsError{Path: path, Err: err}
+			errs = append(errs, &SysfsError{Path: path, Err: err})
+			continue
 		}
 		if !st.IsDir() {
-			return nil, &SysfsError{Path: path, Err: errors.New("not a directory")}
+			errs = append(errs, &SysfsError{Path: path, Err: errors.New("not a directory")})
+			continue
 		}
 		p, err := readPMU(ent.Name(), path)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		pmus[p.name] = p
 	}
-	return pmus, nil
+	return pmus, errors.Join(errs...)
 }
 
 // readPMU reads one PMU directory.
