@@ -1,0 +1,22 @@
+package perfevent
+
+// rdpmcAsm executes RDPMC for the counter; see rdpmc_amd64.s. Call it
+// only when the counter's user page has cap_user_rdpmc and index != 0.
+//
+//go:noescape
+func rdpmcAsm(counter uint32) uint64
+
+// rdtscAsm executes RDTSC.
+//
+//go:noescape
+func rdtscAsm() uint64
+
+// hwOps executes the real instructions.
+type hwOps struct{}
+
+func (hwOps) rdpmc(counter uint32) (uint64, bool) { return rdpmcAsm(counter), true }
+func (hwOps) rdtsc() (uint64, bool)               { return rdtscAsm(), true }
+
+// haveRdpmc reports whether this architecture has a user-mode counter
+// read instruction implemented here.
+const haveRdpmc = true
