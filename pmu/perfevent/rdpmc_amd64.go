@@ -11,11 +11,8 @@ func rdpmcAsm(counter uint32) uint64
 //go:noescape
 func rdtscAsm() uint64
 
-// hwOps executes the real instructions.
-type hwOps struct{}
-
-func (hwOps) rdpmc(counter uint32) (uint64, bool) { return rdpmcAsm(counter), true }
-func (hwOps) rdtsc() (uint64, bool)               { return rdtscAsm(), true }
+func cpuRdpmc(counter uint32) (uint64, bool) { return rdpmcAsm(counter), true }
+func cpuRdtsc() (uint64, bool)               { return rdtscAsm(), true }
 
 // haveRdpmc reports whether this architecture has a user-mode counter
 // read instruction implemented here.

@@ -1,34 +1,41 @@
 package perfevent
 
-import "github.com/vpmu/vpmu/internal/unix"
+import (
+	"sync/atomic"
 
-// pageView is what the self-monitoring read loop sees of a
-// perf_event_mmap_page. Each method is one load; the live implementation
-// (livePage) makes every load atomic so the compiler keeps them in
-// program order between the two reads of the lock, which is the
-// "barrier()" of the documented loop. Tests implement it with a fake page
-// whose writer changes fields between any two loads.
-type pageView interface {
-	lock() uint32
-	index() uint32
-	offset() int64
-	timeEnabled() uint64
-	timeRunning() uint64
-	capabilities() uint64
-	// widthShiftMult loads pmc_width, time_shift and time_mult, which
-	// share one 64-bit word of the page.
-	widthShiftMult() (width, shift uint16, mult uint32)
-	timeOffset() uint64
-	timeCycles() uint64
-	timeMask() uint64
+	"github.com/vpmu/vpmu/internal/unix"
+)
+
+// livePage runs the self-monitoring read loop on a mapped
+// perf_event_mmap_page, executing the real RDPMC and RDTSC. Every load
+// from the page is atomic: on amd64 a plain MOV the compiler may not
+// reorder, on arm64 a load-acquire, which together give the loop's
+// barrier()s.
+//
+// Tests run the same loop on hookedPage (userpage_hooked_test.go), whose
+// accessors let a fake kernel rewrite the page between any two steps and
+// whose RDPMC and RDTSC are fakes. Its read method must have a body
+// identical to livePage.read token for token, which a test enforces; the
+// production loop thus carries no hooks (measured: a nil-checked hook per
+// step doubled the loop's cost by forcing register spills).
+type livePage struct{ page *unix.PerfEventMmapPage }
+
+func (p livePage) lock() uint32         { return atomic.LoadUint32(&p.page.Lock) }
+func (p livePage) index() uint32        { return atomic.LoadUint32(&p.page.Index) }
+func (p livePage) offset() int64        { return atomic.LoadInt64(&p.page.Offset) }
+func (p livePage) timeEnabled() uint64  { return atomic.LoadUint64(&p.page.Time_enabled) }
+func (p livePage) timeRunning() uint64  { return atomic.LoadUint64(&p.page.Time_running) }
+func (p livePage) capabilities() uint64 { return atomic.LoadUint64(&p.page.Capabilities) }
+func (p livePage) timeOffset() uint64   { return atomic.LoadUint64(&p.page.Time_offset) }
+func (p livePage) timeCycles() uint64   { return atomic.LoadUint64(&p.page.Time_cycles) }
+func (p livePage) timeMask() uint64     { return atomic.LoadUint64(&p.page.Time_mask) }
+
+func (p livePage) widthShiftMult() (width, shift uint16, mult uint32) {
+	return loadWidthShiftMult(p.page)
 }
 
-// cpuOps are the unprivileged instructions the loop executes. ok is
-// false when the instruction is not available on this architecture.
-type cpuOps interface {
-	rdpmc(counter uint32) (uint64, bool)
-	rdtsc() (uint64, bool)
-}
+func (p livePage) rdpmc(counter uint32) (uint64, bool) { return cpuRdpmc(counter) }
+func (p livePage) rdtsc() (uint64, bool)               { return cpuRdtsc() }
 
 // pageSnapshot is one consistent reading of a user page.
 type pageSnapshot struct {
@@ -56,15 +63,15 @@ type pageSnapshot struct {
 // thread is being preempted continually; read(2) is then the better path.
 const maxPageRetries = 64
 
-// readPage runs the documented perf_event_mmap_page read loop
-// (include/uapi/linux/perf_event.h) on p, executing rdpmc and rdtsc
-// through c. It differs from the header's sketch in two deliberate ways:
+// read runs the documented perf_event_mmap_page read loop
+// (include/uapi/linux/perf_event.h). It differs from the header's sketch
+// in two deliberate ways:
 // it reads rdtsc whenever cap_user_time is set, not only when
 // enabled != running, so that Enabled and Running are current; and it
 // retries while the lock is odd, which matters only to a reader on
 // another CPU than the writer. ok is false when the lock changed more
 // than maxRetries times.
-func readPage[P pageView, C cpuOps](p P, c C, maxRetries int) (s pageSnapshot, ok bool) {
+func (p livePage) read(maxRetries int) (s pageSnapshot, ok bool) {
 	var (
 		seq                uint32
 		enabled, running   uint64
@@ -92,7 +99,7 @@ func readPage[P pageView, C cpuOps](p P, c C, maxRetries int) (s pageSnapshot, o
 		caps = p.capabilities()
 		timed, live = false, false
 		if caps&unix.PerfCapUserTime != 0 {
-			if cyc, timed = c.rdtsc(); timed {
+			if cyc, timed = p.rdtsc(); timed {
 				width, shift, mult = p.widthShiftMult()
 				timeOff = p.timeOffset()
 				if short = caps&unix.PerfCapUserTimeShort != 0; short {
@@ -105,7 +112,7 @@ func readPage[P pageView, C cpuOps](p P, c C, maxRetries int) (s pageSnapshot, o
 		count = p.offset()
 		if caps&unix.PerfCapUserRdpmc != 0 && idx != 0 {
 			width, _, _ = p.widthShiftMult()
-			pmc, live = c.rdpmc(idx - 1)
+			pmc, live = p.rdpmc(idx - 1)
 		}
 		if p.lock() == seq {
 			s.Retries = retries

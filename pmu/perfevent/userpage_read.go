@@ -128,7 +128,7 @@ func (c *Counter) unmapPages() error {
 // the reason the caller must use read(2).
 func (c *Counter) readUserPages(dst []pmu.Value) ([]pmu.Value, FallbackReason) {
 	for i, e := range c.group.Events {
-		s, ok := readPage(c.pages[i].page, hwOps{}, maxPageRetries)
+		s, ok := livePage{c.pages[i].page}.read(maxPageRetries)
 		c.stats.Retries += uint64(s.Retries)
 		if r := usable(s, ok, c.untimed); r != fallbackNone {
 			return dst, r
@@ -178,36 +178,37 @@ type UserPageState struct {
 }
 
 // PageStates returns the current user-page state of every event, or nil
-// when the counter has no user pages.
+// when the counter has no user pages. It reads the raw fields under the
+// seqlock and executes no RDPMC or RDTSC, so any thread may call it.
 func (c *Counter) PageStates() []UserPageState {
 	if c.pages == nil {
 		return nil
 	}
 	out := make([]UserPageState, len(c.pages))
 	for i, m := range c.pages {
-		p := m.page
-		s, _ := readPage(p, noOps{}, maxPageRetries)
-		w, _, _ := p.widthShiftMult()
-		out[i] = UserPageState{
-			Event:            c.group.Events[i].String(),
-			Index:            s.Index,
-			Offset:           int64(s.Count),
-			Enabled:          time.Duration(s.Enabled),
-			Running:          time.Duration(s.Running),
-			Caps:             s.Caps,
-			CapUserRdpmc:     s.Caps&unix.PerfCapUserRdpmc != 0,
-			CapUserTime:      s.Caps&unix.PerfCapUserTime != 0,
-			CapUserTimeZero:  s.Caps&unix.PerfCapUserTimeZero != 0,
-			CapUserTimeShort: s.Caps&unix.PerfCapUserTimeShort != 0,
-			PMCWidth:         w,
-			Lock:             p.lock(),
+		var st UserPageState
+		for tries := 0; tries < maxPageRetries; tries++ {
+			p := livePage{m.page}
+			seq := p.lock()
+			st = UserPageState{
+				Event:   c.group.Events[i].String(),
+				Index:   p.index(),
+				Offset:  p.offset(),
+				Enabled: time.Duration(p.timeEnabled()),
+				Running: time.Duration(p.timeRunning()),
+				Caps:    p.capabilities(),
+				Lock:    seq,
+			}
+			st.PMCWidth, _, _ = p.widthShiftMult()
+			if seq&1 == 0 && p.lock() == seq {
+				break
+			}
 		}
+		st.CapUserRdpmc = st.Caps&unix.PerfCapUserRdpmc != 0
+		st.CapUserTime = st.Caps&unix.PerfCapUserTime != 0
+		st.CapUserTimeZero = st.Caps&unix.PerfCapUserTimeZero != 0
+		st.CapUserTimeShort = st.Caps&unix.PerfCapUserTimeShort != 0
+		out[i] = st
 	}
 	return out
 }
-
-// noOps executes nothing: readPage with it returns the raw page fields.
-type noOps struct{}
-
-func (noOps) rdpmc(uint32) (uint64, bool) { return 0, false }
-func (noOps) rdtsc() (uint64, bool)       { return 0, false }
