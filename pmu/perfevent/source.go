@@ -82,7 +82,7 @@ func (s *Source) Open(g pmu.Group, t pmu.Target) (pmu.Counter, error) {
 // and closes it again. It returns nil, a *pmu.NotSupportedError with the
 // reason, or another error for a malformed event.
 func (s *Source) Probe(e pmu.Event) error {
-	c, err := s.openGroup(pmu.Group{Events: []pmu.Event{e}}, pmu.Target{PID: 0, CPU: -1, Disabled: true}, groupReadFormat, false)
+	c, err := s.openGroup(pmu.Group{Events: []pmu.Event{e}}, pmu.Target{PID: 0, CPU: -1, Disabled: true}, groupReadFormat, false, nil)
 	if err != nil {
 		return err
 	}
@@ -112,15 +112,17 @@ func (s *Source) OpenCounter(g pmu.Group, t pmu.Target) (*Counter, error) {
 	if err := checkTarget(t); err != nil {
 		return nil, fmt.Errorf("perfevent: open %s: %w", g, err)
 	}
-	c, err := s.openGroup(g, t, groupReadFormat, s.userPage)
+	c, err := s.openGroup(g, t, groupReadFormat, s.userPage, nil)
 	if err != nil && t.Inherit && errors.Is(err, unix.EINVAL) {
-		c, err = s.openGroup(g, t, singleReadFormat, s.userPage)
+		c, err = s.openGroup(g, t, singleReadFormat, s.userPage, nil)
 	}
 	return c, err
 }
 
-// openGroup opens every event of g with the given read format.
-func (s *Source) openGroup(g pmu.Group, t pmu.Target, format uint64, userPage bool) (_ *Counter, err error) {
+// openGroup opens every event of g with the given read format. tweak,
+// if not nil, adjusts each event's attr before it is opened (sampling
+// sets the leader's sample fields).
+func (s *Source) openGroup(g pmu.Group, t pmu.Target, format uint64, userPage bool, tweak func(i int, a *unix.PerfEventAttr)) (_ *Counter, err error) {
 	c := &Counter{
 		group:  g,
 		target: t,
@@ -144,6 +146,9 @@ func (s *Source) openGroup(g pmu.Group, t pmu.Target, format uint64, userPage bo
 		a, err := attrFor(e, openT, i == 0, format, pinned)
 		if err != nil {
 			return nil, err
+		}
+		if tweak != nil {
+			tweak(i, &a)
 		}
 		groupFD := -1
 		if i > 0 {
