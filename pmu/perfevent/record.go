@@ -153,10 +153,10 @@ func IsContextMarker(ip uint64) bool { return int64(ip) < 0 && int64(ip) >= unix
 // MmapRecord is PERF_RECORD_MMAP: an executable mapping.
 type MmapRecord struct {
 	RecordHeader
-	PID, TID       uint32
-	Addr, Len      uint64
-	Pgoff          uint64
-	Filename       string
+	PID, TID  uint32
+	Addr, Len uint64
+	Pgoff     uint64
+	Filename  string
 }
 
 // Mmap2Record is PERF_RECORD_MMAP2. When the header's misc has
