@@ -11,6 +11,7 @@ import (
 type (
 	PerfEventAttr     = unix.PerfEventAttr
 	PerfEventMmapPage = unix.PerfEventMmapPage
+	Siginfo           = unix.Siginfo
 	WaitStatus        = unix.WaitStatus
 )
 
@@ -28,6 +29,9 @@ var (
 	Getrlimit      = unix.Getrlimit
 	Setrlimit      = unix.Setrlimit
 	Nanosleep      = unix.Nanosleep
+	PidfdOpen      = unix.PidfdOpen
+	SetNonblock    = unix.SetNonblock
+	Waitid         = unix.Waitid
 )
 
 // perf_event_attr.type values.
@@ -203,4 +207,13 @@ const (
 	EFD_NONBLOCK  = unix.EFD_NONBLOCK
 	RLIMIT_NOFILE = unix.RLIMIT_NOFILE
 	ECHILD        = unix.ECHILD
+)
+
+// waitid(2) on a pidfd, for waiting on a launched command.
+const (
+	P_PID   = unix.P_PID
+	P_PIDFD = unix.P_PIDFD
+	WEXITED = unix.WEXITED
+	WNOHANG = unix.WNOHANG
+	WNOWAIT = unix.WNOWAIT
 )

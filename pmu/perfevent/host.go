@@ -97,25 +97,40 @@ func (h host) pmuExists(name string) bool {
 // possibleCPUs returns the number of CPU ids the kernel accepts, from
 // /sys/devices/system/cpu/possible ("0-3" or "0,2-5"), or 0 if unknown.
 func (h host) possibleCPUs() int {
-	b, err := os.ReadFile(filepath.Join(h.sysfsRoot, "devices/system/cpu/possible"))
-	if err != nil {
+	cpus, err := h.cpuList("possible")
+	if err != nil || len(cpus) == 0 {
 		return 0
 	}
-	max := -1
+	return cpus[len(cpus)-1] + 1
+}
+
+// onlineCPUs lists the online CPUs.
+func (h host) onlineCPUs() ([]int, error) { return h.cpuList("online") }
+
+// cpuList parses /sys/devices/system/cpu/<name>, a list of ids and
+// ranges, in ascending order.
+func (h host) cpuList(name string) ([]int, error) {
+	path := filepath.Join(h.sysfsRoot, "devices/system/cpu", name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cpus []int
 	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
-		_, hi, found := strings.Cut(part, "-")
-		if !found {
-			hi = part
+		loS, hiS, isRange := strings.Cut(part, "-")
+		if !isRange {
+			hiS = loS
 		}
-		n, err := strconv.Atoi(hi)
-		if err != nil {
-			return 0
+		lo, err1 := strconv.Atoi(loS)
+		hi, err2 := strconv.Atoi(hiS)
+		if err1 != nil || err2 != nil || lo > hi || hi >= 1<<16 {
+			return nil, fmt.Errorf("%s: bad cpu list %q", path, b)
 		}
-		if n > max {
-			max = n
+		for c := lo; c <= hi; c++ {
+			cpus = append(cpus, c)
 		}
 	}
-	return max + 1
+	return cpus, nil
 }
 
 func readIntFile(path string) (int, error) {

@@ -136,9 +136,16 @@ func (c SampleConfig) apply(a *unix.PerfEventAttr) {
 	}
 }
 
-// OpenSampler opens g on t with its leader sampling per cfg and maps the
-// leader's ring buffer. Errors are as for OpenCounter; a configuration
-// the decoder cannot handle is refused before any system call.
+// OpenSampler opens g on t with its leader sampling per cfg and maps
+// the leader's ring buffer. Errors are as for OpenCounter; a
+// configuration the decoder cannot handle is refused before any system
+// call.
+//
+// The kernel cannot map the ring of a per-task event with inherit, so a
+// target with Inherit and CPU -1 (a launched command with its children)
+// is opened once per online CPU, {PID, cpu, Inherit}, the way perf record
+// does; the Sampler then reads one ring per CPU and its counts are summed
+// over CPUs.
 func (s *Source) OpenSampler(g pmu.Group, t pmu.Target, cfg SampleConfig) (_ *Sampler, err error) {
 	if len(g.Events) == 0 {
 		return nil, errors.New("perfevent: open sampler: empty group")
@@ -149,47 +156,109 @@ func (s *Source) OpenSampler(g pmu.Group, t pmu.Target, cfg SampleConfig) (_ *Sa
 	if err := checkTarget(t); err != nil {
 		return nil, fmt.Errorf("perfevent: open sampler %s: %w", g, err)
 	}
-	c, err := s.openGroup(g, t, groupReadFormat, false, func(i int, a *unix.PerfEventAttr) {
-		if i == 0 {
-			cfg.apply(a)
+	targets := []pmu.Target{t}
+	if t.Inherit && t.CPU == -1 {
+		cpus, err := s.host.onlineCPUs()
+		if err != nil {
+			return nil, fmt.Errorf("perfevent: open sampler %s: inherited task needs per-CPU rings: %w", g, err)
 		}
-	})
-	if err != nil {
-		return nil, err
+		targets = targets[:0]
+		for _, c := range cpus {
+			tc := t
+			tc.CPU = c
+			targets = append(targets, tc)
+		}
 	}
+	sm := &Sampler{group: g}
 	defer func() {
 		if err != nil {
-			c.Close()
+			sm.Close()
 		}
 	}()
+	var leaders []int
+	for _, tc := range targets {
+		c, err := s.openGroup(g, tc, groupReadFormat, false, func(i int, a *unix.PerfEventAttr) {
+			if i == 0 {
+				cfg.apply(a)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		sm.groups = append(sm.groups, c)
+		leaders = append(leaders, c.fds[0])
+	}
 	format := recordFormat{
 		sampleType:  uint64(cfg.sampleType()),
 		readFormat:  groupReadFormat,
 		sampleIDAll: true,
 		maxGroup:    len(g.Events),
 	}
-	rd, err := newReader(c.fds[0], cfg.dataPages(), format)
+	sm.Reader, err = newReader(leaders, cfg.dataPages(), format)
 	if err != nil {
 		return nil, fmt.Errorf("perfevent: open sampler %s: %w", g, err)
 	}
-	return &Sampler{Reader: rd, counter: c}, nil
+	return sm, nil
 }
 
-// Sampler is a sampling group and its ring-buffer reader. ReadRecord and
-// Close may be called concurrently (Close unblocks ReadRecord); the
-// Counter's methods follow the Counter contract.
+// Sampler is a sampling group (one per CPU for inherited tasks) and the
+// reader of its rings. ReadRecord and Close may be called concurrently
+// (Close unblocks ReadRecord); the other methods must be called from one
+// goroutine at a time.
 type Sampler struct {
 	*Reader
-	counter *Counter
+	group  pmu.Group
+	groups []*Counter
 }
 
-// Counter returns the group's counter, for Enable, Disable and reading
-// the totals.
-func (s *Sampler) Counter() *Counter { return s.counter }
+// Counters returns the sampling groups, one per ring.
+func (s *Sampler) Counters() []*Counter { return s.groups }
 
-// Close unblocks any ReadRecord, unmaps the ring and closes the group.
+// Enable starts every group.
+func (s *Sampler) Enable() error { return s.each((*Counter).Enable) }
+
+// Disable stops every group.
+func (s *Sampler) Disable() error { return s.each((*Counter).Disable) }
+
+func (s *Sampler) each(f func(*Counter) error) error {
+	var errs []error
+	for _, c := range s.groups {
+		errs = append(errs, f(c))
+	}
+	return errors.Join(errs...)
+}
+
+// Read returns the group's counts summed over the per-CPU groups (raw
+// counts, enabled and running times all summed), IDs of the first.
+func (s *Sampler) Read() ([]pmu.Value, error) {
+	var out, scratch []pmu.Value
+	for _, c := range s.groups {
+		var err error
+		if scratch, err = c.ReadInto(scratch); err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = append(out, scratch...)
+			continue
+		}
+		for i, v := range scratch {
+			out[i].Raw += v.Raw
+			out[i].Enabled += v.Enabled
+			out[i].Running += v.Running
+		}
+	}
+	return out, nil
+}
+
+// Close unblocks any ReadRecord, unmaps the rings and closes the groups.
 // It is idempotent.
 func (s *Sampler) Close() error {
-	err := s.Reader.Close()
-	return errors.Join(err, s.counter.Close())
+	var errs []error
+	if s.Reader != nil {
+		errs = append(errs, s.Reader.Close())
+	}
+	for _, c := range s.groups {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

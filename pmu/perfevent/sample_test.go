@@ -63,14 +63,14 @@ func TestSampleCPUClockBusyLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Counter().Enable(); err != nil {
+	if err := s.Enable(); err != nil {
 		t.Fatal(err)
 	}
 	spin(3e7)
-	if err := s.Counter().Disable(); err != nil {
+	if err := s.Disable(); err != nil {
 		t.Fatal(err)
 	}
-	vals, err := s.Counter().Read()
+	vals, err := s.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +169,14 @@ func TestSampleLost(t *testing.T) {
 	spin(3e7) // ~60 ms: over a thousand samples, where 4 KiB holds a few dozen
 	first, lost1 := samplesOf(drain(t, s.Reader))
 	spin(1e6)
-	s.Counter().Disable()
+	s.Disable()
 	samples, lost := samplesOf(drain(t, s.Reader))
 	lost = append(lost1, lost...)
 	var n uint64
 	for _, l := range lost {
 		n += l.Lost
-		if l.ID != s.Counter().IDs()[0] {
-			t.Errorf("LOST record for id %d, want %d", l.ID, s.Counter().IDs()[0])
+		if l.ID != s.Counters()[0].IDs()[0] {
+			t.Errorf("LOST record for id %d, want %d", l.ID, s.Counters()[0].IDs()[0])
 		}
 	}
 	if len(lost) == 0 || n == 0 || s.Lost() != n {
@@ -200,12 +200,12 @@ func TestSampleReadGroup(t *testing.T) {
 		touchPagesRaw(200)
 		spin(5e5)
 	}
-	s.Counter().Disable()
+	s.Disable()
 	samples, _ := samplesOf(drain(t, s.Reader))
 	if len(samples) == 0 {
 		t.Fatal("no samples")
 	}
-	ids := s.Counter().IDs()
+	ids := s.Counters()[0].IDs()
 	var lastPF uint64
 	for i, smp := range samples {
 		if smp.Read == nil || len(smp.Read.Values) != 2 {
@@ -233,7 +233,7 @@ func TestSampleFreq(t *testing.T) {
 	}
 	defer s.Close()
 	spin(2e7)
-	s.Counter().Disable()
+	s.Disable()
 	samples, _ := samplesOf(drain(t, s.Reader))
 	if len(samples) == 0 || samples[len(samples)-1].Period == 0 {
 		t.Fatalf("%d samples at 2000 Hz", len(samples))
