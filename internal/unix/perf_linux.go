@@ -12,7 +12,6 @@ type (
 	PerfEventAttr     = unix.PerfEventAttr
 	PerfEventMmapPage = unix.PerfEventMmapPage
 	Siginfo           = unix.Siginfo
-	WaitStatus        = unix.WaitStatus
 )
 
 // PerfEventOpen is perf_event_open(2). On E2BIG the kernel writes the
@@ -24,8 +23,6 @@ var (
 	IoctlGetUint64 = unix.IoctlGetUint64
 	CloseOnExec    = unix.CloseOnExec
 	Exec           = unix.Exec
-	Wait4          = unix.Wait4
-	Kill           = unix.Kill
 	Getrlimit      = unix.Getrlimit
 	Setrlimit      = unix.Setrlimit
 	Nanosleep      = unix.Nanosleep
@@ -38,7 +35,6 @@ var (
 const (
 	PERF_TYPE_HARDWARE   = unix.PERF_TYPE_HARDWARE
 	PERF_TYPE_SOFTWARE   = unix.PERF_TYPE_SOFTWARE
-	PERF_TYPE_TRACEPOINT = unix.PERF_TYPE_TRACEPOINT
 	PERF_TYPE_HW_CACHE   = unix.PERF_TYPE_HW_CACHE
 	PERF_TYPE_RAW        = unix.PERF_TYPE_RAW
 	PERF_TYPE_BREAKPOINT = unix.PERF_TYPE_BREAKPOINT
@@ -53,7 +49,6 @@ const (
 	PERF_COUNT_SW_PAGE_FAULTS    = unix.PERF_COUNT_SW_PAGE_FAULTS
 	PERF_COUNT_SW_CONTEXT_SWITCH = unix.PERF_COUNT_SW_CONTEXT_SWITCHES
 	PERF_COUNT_SW_CPU_MIGRATIONS = unix.PERF_COUNT_SW_CPU_MIGRATIONS
-	PERF_COUNT_SW_DUMMY          = unix.PERF_COUNT_SW_DUMMY
 )
 
 // perf_event_attr bit-field flags (the Bits word). x/sys stops at bit 27;
@@ -161,7 +156,6 @@ const (
 	PERF_RECORD_THROTTLE     = unix.PERF_RECORD_THROTTLE
 	PERF_RECORD_UNTHROTTLE   = unix.PERF_RECORD_UNTHROTTLE
 	PERF_RECORD_FORK         = unix.PERF_RECORD_FORK
-	PERF_RECORD_READ         = unix.PERF_RECORD_READ
 	PERF_RECORD_SAMPLE       = unix.PERF_RECORD_SAMPLE
 	PERF_RECORD_MMAP2        = unix.PERF_RECORD_MMAP2
 	PERF_RECORD_LOST_SAMPLES = unix.PERF_RECORD_LOST_SAMPLES
@@ -181,20 +175,13 @@ const (
 
 // ioctls on perf fds and perf_event_open flags.
 const (
-	PERF_EVENT_IOC_ENABLE     = unix.PERF_EVENT_IOC_ENABLE
-	PERF_EVENT_IOC_DISABLE    = unix.PERF_EVENT_IOC_DISABLE
-	PERF_EVENT_IOC_RESET      = unix.PERF_EVENT_IOC_RESET
-	PERF_EVENT_IOC_ID         = unix.PERF_EVENT_IOC_ID
-	PERF_EVENT_IOC_REFRESH    = unix.PERF_EVENT_IOC_REFRESH
-	PERF_EVENT_IOC_SET_OUTPUT = unix.PERF_EVENT_IOC_SET_OUTPUT
-	PERF_IOC_FLAG_GROUP       = unix.PERF_IOC_FLAG_GROUP
+	PERF_EVENT_IOC_ENABLE  = unix.PERF_EVENT_IOC_ENABLE
+	PERF_EVENT_IOC_DISABLE = unix.PERF_EVENT_IOC_DISABLE
+	PERF_EVENT_IOC_RESET   = unix.PERF_EVENT_IOC_RESET
+	PERF_EVENT_IOC_ID      = unix.PERF_EVENT_IOC_ID
+	PERF_IOC_FLAG_GROUP    = unix.PERF_IOC_FLAG_GROUP
 
-	PERF_FLAG_FD_CLOEXEC  = unix.PERF_FLAG_FD_CLOEXEC
-	PERF_FLAG_FD_NO_GROUP = unix.PERF_FLAG_FD_NO_GROUP
-	PERF_FLAG_FD_OUTPUT   = unix.PERF_FLAG_FD_OUTPUT
-	PERF_FLAG_PID_CGROUP  = unix.PERF_FLAG_PID_CGROUP
-
-	PERF_ATTR_SIZE_VER0 = unix.PERF_ATTR_SIZE_VER0
+	PERF_FLAG_FD_CLOEXEC = unix.PERF_FLAG_FD_CLOEXEC
 )
 
 // Poll and eventfd, for blocking on a sampling ring.
@@ -206,7 +193,6 @@ const (
 	EFD_CLOEXEC   = unix.EFD_CLOEXEC
 	EFD_NONBLOCK  = unix.EFD_NONBLOCK
 	RLIMIT_NOFILE = unix.RLIMIT_NOFILE
-	ECHILD        = unix.ECHILD
 )
 
 // waitid(2) on a pidfd, for waiting on a launched command.

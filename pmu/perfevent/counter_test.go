@@ -321,3 +321,27 @@ func TestGroupMembersCountFromOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestCountHardware needs a hardware PMU: instructions of a known loop.
+func TestCountHardware(t *testing.T) {
+	testutil.MustHaveHardwarePMU(t)
+	lockThread(t)
+	c, err := New().OpenCounter(pmu.Group{Events: []pmu.Event{evInstructions, evCycles}}, pmu.Target{PID: 0, CPU: -1, Disabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Enable()
+	spin(1e6) // at least 6 instructions per iteration (3 shifts, 3 xors)
+	c.Disable()
+	vals, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := vals[0].Scaled(); !ok || n < 6e6 {
+		t.Errorf("instructions %+v, want >= 6e6", vals[0])
+	}
+	if !vals[1].Counted() || vals[1].Raw == 0 {
+		t.Errorf("cycles %+v", vals[1])
+	}
+}
