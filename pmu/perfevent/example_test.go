@@ -11,9 +11,11 @@ import (
 	"github.com/vpmu/vpmu/pmu/perfevent"
 )
 
+// User-mode events (:u), which perf_event_paranoid 2, the usual default,
+// allows without privileges.
 var (
-	taskClock  = pmu.Event{Name: "task-clock", Kind: pmu.KindSoftware, Type: 1, Config: 1}
-	pageFaults = pmu.Event{Name: "page-faults", Kind: pmu.KindSoftware, Type: 1, Config: 2}
+	taskClock  = pmu.Event{Name: "task-clock", Modifiers: "u", Kind: pmu.KindSoftware, Type: 1, Config: 1, Exclude: pmu.ExcludeKernel | pmu.ExcludeHV}
+	pageFaults = pmu.Event{Name: "page-faults", Modifiers: "u", Kind: pmu.KindSoftware, Type: 1, Config: 2, Exclude: pmu.ExcludeKernel | pmu.ExcludeHV}
 )
 
 // Count the calling thread's page faults around some work.
@@ -47,11 +49,11 @@ func ExampleSource_OpenCounter() {
 	}
 	for _, v := range vals {
 		n, ok := v.Scaled()
-		fmt.Printf("%s counted: %v, at least 100: %v\n", v.Event.Name, ok, n >= 100)
+		fmt.Printf("%s counted: %v, at least 100: %v\n", v.Event, ok, n >= 100)
 	}
 	// Output:
-	// task-clock counted: true, at least 100: true
-	// page-faults counted: true, at least 100: true
+	// task-clock:u counted: true, at least 100: true
+	// page-faults:u counted: true, at least 100: true
 }
 
 // Count a command from its first instruction, as perf stat does. The
