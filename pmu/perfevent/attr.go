@@ -49,7 +49,11 @@ func attrFor(e pmu.Event, t pmu.Target, leader bool, readFormat uint64, pinned b
 	a.Ext1 = e.Config1
 	a.Ext2 = e.Config2
 	a.Read_format = readFormat
-	a.Bits = excludeBits(e.Exclude) | uint64(e.Precise)<<unix.PerfPreciseIPShift
+	precise := e.Precise
+	if e.PreciseMax {
+		precise = 3 // lowered by openGroup until the PMU accepts it
+	}
+	a.Bits = excludeBits(e.Exclude) | uint64(precise)<<unix.PerfPreciseIPShift
 	if t.Inherit {
 		a.Bits |= unix.PerfBitInherit
 	}
@@ -100,6 +104,11 @@ func groupPinned(g pmu.Group) bool {
 // preciseOf extracts precise_ip from attr bits.
 func preciseOf(bits uint64) uint8 {
 	return uint8(bits>>unix.PerfPreciseIPShift) & 3
+}
+
+// withPrecise returns bits with precise_ip set to p.
+func withPrecise(bits uint64, p uint8) uint64 {
+	return bits&^(3<<unix.PerfPreciseIPShift) | uint64(p&3)<<unix.PerfPreciseIPShift
 }
 
 // checkTarget rejects targets perf_event_open cannot express before any

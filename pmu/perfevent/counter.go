@@ -19,6 +19,9 @@ type Counter struct {
 	format uint64   // read format the group was opened with
 	fds    []int    // fds[0] is the leader; guarded by single-goroutine use
 	ids    []uint64 // PERF_EVENT_IOC_ID of fds[i]
+	// precise is the precise_ip each event was opened with (lower than
+	// asked for an event with PreciseMax on a PMU that refused more).
+	precise []uint8
 
 	buf []byte     // read(2) buffer, sized for format
 	rv  ReadValues // decode scratch
@@ -41,6 +44,10 @@ func (c *Counter) FDs() []int { return c.fds }
 
 // IDs returns the kernel's ID of each event, in group order.
 func (c *Counter) IDs() []uint64 { return c.ids }
+
+// PreciseIP returns the precise_ip each event was opened with, in group
+// order.
+func (c *Counter) PreciseIP() []uint8 { return c.precise }
 
 // GroupRead reports whether one read(2) returns the whole group as an
 // atomic snapshot (PERF_FORMAT_GROUP). It is false only when the kernel

@@ -345,3 +345,36 @@ func TestCountHardware(t *testing.T) {
 		t.Errorf("cycles %+v", vals[1])
 	}
 }
+
+// TestPreciseMax lowers precise_ip until the (simulated) PMU accepts it.
+func TestPreciseMax(t *testing.T) {
+	testutil.MustHavePerfEvent(t)
+	var tried []uint8
+	open := func(a *unix.PerfEventAttr, pid, cpu, groupFD, flags int) (int, error) {
+		p := preciseOf(a.Bits)
+		tried = append(tried, p)
+		if p > 1 {
+			return -1, unix.EOPNOTSUPP
+		}
+		return unix.PerfEventOpen(a, pid, cpu, groupFD, flags)
+	}
+	e := evTaskClock
+	e.Modifiers, e.PreciseMax = "P", true
+	c, err := New(withOpen(open)).OpenCounter(pmu.Group{Events: []pmu.Event{e, evPageFaults}}, pmu.ThisThread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.PreciseIP(); len(got) != 2 || got[0] != 1 || got[1] != 0 {
+		t.Errorf("precise_ip %v, want [1 0]", got)
+	}
+	if len(tried) != 4 || tried[0] != 3 || tried[1] != 2 || tried[2] != 1 {
+		t.Errorf("tried %v, want 3, 2, 1 for the leader then 0 for the member", tried)
+	}
+	// Without :P a refused level is an error, not silently lowered.
+	e.PreciseMax, e.Precise, e.Modifiers = false, 2, "pp"
+	if c2, err := New(withOpen(open)).OpenCounter(pmu.Group{Events: []pmu.Event{e}}, pmu.ThisThread); err == nil {
+		c2.Close()
+		t.Error("precise 2 on a PMU that refuses it opened")
+	}
+}

@@ -54,7 +54,7 @@ func diagnose(e pmu.Event, a *unix.PerfEventAttr, t pmu.Target, errno error, h h
 	case unix.ENOENT, unix.EOPNOTSUPP, unix.ENODEV:
 		return notSupported(unsupportedReason(e, a, t, no, h))
 	case unix.EACCES, unix.EPERM:
-		return notSupported(permissionReason(a, t, no, h))
+		return notSupported(permissionReason(e, t, no, h))
 	case unix.EINVAL:
 		reason, isTarget := invalidReason(e, a, t, h)
 		if isTarget {
@@ -85,7 +85,7 @@ func unsupportedReason(e pmu.Event, a *unix.PerfEventAttr, t pmu.Target, no unix
 	switch e.Kind {
 	case pmu.KindHardware, pmu.KindHWCache, pmu.KindRaw:
 		if ok, why := h.hardwarePMU(); !ok {
-			return pmu.ReasonNoHardwarePMU + " (" + why + ")"
+			return why
 		}
 		if no == unix.EOPNOTSUPP && a.Sample != 0 {
 			return "the CPU's PMU cannot sample this event (no overflow interrupt)"
@@ -118,7 +118,7 @@ func unsupportedReason(e pmu.Event, a *unix.PerfEventAttr, t pmu.Target, no unix
 
 // permissionReason explains EACCES and EPERM from the paranoid level and
 // capabilities.
-func permissionReason(a *unix.PerfEventAttr, t pmu.Target, no unix.Errno, h host) string {
+func permissionReason(e pmu.Event, t pmu.Target, no unix.Errno, h host) string {
 	level, perr := h.paranoid()
 	capable, cerr := h.perfCapable()
 	if perr != nil {
@@ -130,17 +130,14 @@ func permissionReason(a *unix.PerfEventAttr, t pmu.Target, no unix.Errno, h host
 		}
 		return "denied although the process has CAP_PERFMON: a security module (SELinux, AppArmor, lockdown) forbids it"
 	}
-	r := fmt.Sprintf("perf_event_paranoid is %d: %s, and the process lacks CAP_PERFMON", level, explainParanoid(level))
+	r := level.Restriction(e, t)
 	switch {
-	case level >= 3:
-		r += "; run with CAP_PERFMON or set kernel.perf_event_paranoid<=2"
-	case t.PID == -1 && level >= 1:
-		r += fmt.Sprintf("; counting CPU %d needs CAP_PERFMON or kernel.perf_event_paranoid<=0", t.CPU)
-	case level >= 2 && a.Bits&unix.PerfBitExcludeKernel == 0:
-		r += "; the event counts kernel mode: add :u, or set kernel.perf_event_paranoid<=1"
-	case t.PID > 0:
-		r += fmt.Sprintf("; thread %d may belong to another user (ptrace access is required)", t.PID)
+	case r == "" && t.PID > 0:
+		r = fmt.Sprintf("%s; thread %d may belong to another user (ptrace access is required)", level.Explain(), t.PID)
+	case r == "":
+		r = level.Explain()
 	}
+	r += "; the process lacks CAP_PERFMON"
 	if no == unix.EPERM {
 		r += " (EPERM can also come from a seccomp filter)"
 	}

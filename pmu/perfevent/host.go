@@ -1,18 +1,20 @@
 package perfevent
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/vpmu/vpmu/pmu"
 )
 
 // host answers the questions error diagnosis asks about the machine:
 // perf_event_paranoid, the process's capabilities, whether a core PMU
 // exists. It reads files under configurable roots so tests can point it
-// at a fake tree.
+// at a fake tree; the parsing and the explanations are package pmu's
+// (ReadParanoid, PerfmonCapable, HardwarePMUAt).
 type host struct {
 	procRoot  string // normally "/proc"
 	sysfsRoot string // normally "/sys"
@@ -20,15 +22,9 @@ type host struct {
 
 var realHost = host{procRoot: "/proc", sysfsRoot: "/sys"}
 
-// Capability numbers from include/uapi/linux/capability.h.
-const (
-	capSysAdmin = 21
-	capPerfmon  = 38
-)
-
 // paranoid returns kernel.perf_event_paranoid.
-func (h host) paranoid() (int, error) {
-	return readIntFile(filepath.Join(h.procRoot, "sys/kernel/perf_event_paranoid"))
+func (h host) paranoid() (pmu.Paranoid, error) {
+	return pmu.ReadParanoid(filepath.Join(h.procRoot, "sys/kernel/perf_event_paranoid"))
 }
 
 // maxSampleRate returns kernel.perf_event_max_sample_rate.
@@ -39,53 +35,13 @@ func (h host) maxSampleRate() (int, error) {
 // perfCapable reports whether the process has CAP_PERFMON or
 // CAP_SYS_ADMIN in its effective set, which lift the paranoid limits.
 func (h host) perfCapable() (bool, error) {
-	f, err := os.Open(filepath.Join(h.procRoot, "self/status"))
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "CapEff:")
-		if !ok {
-			continue
-		}
-		caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil {
-			return false, fmt.Errorf("parse CapEff %q: %w", v, err)
-		}
-		return caps&(1<<capPerfmon) != 0 || caps&(1<<capSysAdmin) != 0, nil
-	}
-	if err := sc.Err(); err != nil {
-		return false, err
-	}
-	return false, fmt.Errorf("%s/self/status: no CapEff line", h.procRoot)
+	return pmu.PerfmonCapable(filepath.Join(h.procRoot, "self/status"))
 }
 
-// hardwarePMU reports whether the kernel registered a core CPU PMU. The
-// core PMU of every architecture registers itself with type
-// PERF_TYPE_RAW (4) under /sys/bus/event_source/devices; hybrid x86 has
-// cpu_core and cpu_atom with dynamic types, so those names count too.
-// The reason says what was looked at when there is none.
+// hardwarePMU reports whether the kernel registered a core CPU PMU and,
+// when not, why (pmu.ReasonNoHardwarePMU in a VM).
 func (h host) hardwarePMU() (bool, string) {
-	dir := filepath.Join(h.sysfsRoot, "bus/event_source/devices")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return false, fmt.Sprintf("cannot list PMUs: %v", err)
-	}
-	var names []string
-	for _, ent := range ents {
-		name := ent.Name()
-		names = append(names, name)
-		switch name {
-		case "cpu", "cpu_core", "cpu_atom":
-			return true, ""
-		}
-		if t, err := readIntFile(filepath.Join(dir, name, "type")); err == nil && t == 4 {
-			return true, ""
-		}
-	}
-	return false, fmt.Sprintf("no core PMU among %s (%s)", dir, strings.Join(names, ", "))
+	return pmu.HardwarePMUAt(h.sysfsRoot, filepath.Join(h.procRoot, "cpuinfo"))
 }
 
 // pmuExists reports whether a sysfs PMU of that name is registered.
@@ -143,21 +99,4 @@ func readIntFile(path string) (int, error) {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return n, nil
-}
-
-// explainParanoid says what a perf_event_paranoid level forbids to a
-// process without CAP_PERFMON (see the kernel's perf-security.rst).
-func explainParanoid(level int) string {
-	switch {
-	case level >= 3:
-		return "unprivileged processes may not use perf_event_open at all (distribution extension)"
-	case level == 2:
-		return "unprivileged processes may count only user-mode events of their own threads (no kernel, no CPU-wide)"
-	case level == 1:
-		return "unprivileged processes may count user and kernel mode of their own threads, but not whole CPUs"
-	case level == 0:
-		return "unprivileged processes may count threads and CPUs, but not read raw tracepoint data"
-	default:
-		return "no restrictions"
-	}
 }

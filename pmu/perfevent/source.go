@@ -155,10 +155,17 @@ func (s *Source) openGroup(g pmu.Group, t pmu.Target, format uint64, userPage bo
 			groupFD = c.fds[0]
 		}
 		fd, err := s.open(&a, t.PID, t.CPU, groupFD, openFlags)
+		// :P asks for the highest precise_ip the PMU takes, as perf does:
+		// try 3 and lower it while the kernel refuses the level.
+		for err != nil && e.PreciseMax && preciseOf(a.Bits) > 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)) {
+			a.Bits = withPrecise(a.Bits, preciseOf(a.Bits)-1)
+			fd, err = s.open(&a, t.PID, t.CPU, groupFD, openFlags)
+		}
 		if err != nil {
 			return nil, diagnose(e, &a, t, err, s.host)
 		}
 		c.fds = append(c.fds, fd)
+		c.precise = append(c.precise, preciseOf(a.Bits))
 		id, err := unix.IoctlGetUint64(fd, unix.PERF_EVENT_IOC_ID)
 		if err != nil {
 			return nil, fmt.Errorf("event %q: ioctl PERF_EVENT_IOC_ID: %w", e.String(), err)
