@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vpmu/vpmu/pmu"
+)
+
+// Entry is one event of the catalog as vpmu list shows it. It mirrors
+// pmu.Entry.
+type Entry struct {
+	// Name is the canonical name ("cpu-cycles").
+	Name string
+	// Aliases are other names for the same event ("cycles").
+	Aliases []string
+	Kind    pmu.Kind
+	// Description says what the event counts, when known.
+	Description string
+	// PMU is the sysfs PMU of a KindPMU event.
+	PMU string
+	// Event is the resolved event, used to probe support.
+	Event pmu.Event
+}
+
+// Catalog resolves event specs and lists the known events. pmu.Catalog
+// provides both.
+type Catalog interface {
+	// ParseSpec parses a perf-style event list. Syntax and resolution
+	// errors are *pmu.SpecError.
+	ParseSpec(spec string) (pmu.Spec, error)
+	// List returns every known event.
+	List() []Entry
+}
+
+// Stopped is a command started but held before it executes its program,
+// so that counters opened on its pid count it from its first instruction.
+// *perfevent.Stopped implements it.
+type Stopped interface {
+	// Release lets the command execute. It returns the execve error if
+	// the program could not be executed.
+	Release() error
+	// Abort makes the held process exit without running the command.
+	Abort() error
+}
+
+// Env is everything the commands touch outside their own memory: the
+// standard streams, the event catalog, the counter source, process
+// control and the clock. Main fills it with the real implementations;
+// tests fill it with fakes. Fields are read-only once Run starts.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	// Catalog parses specs and lists events.
+	Catalog Catalog
+	// Source opens counters on a launched command. vpmu list probes
+	// support through it when it also implements pmu.Prober.
+	Source pmu.Source
+	// OpenProcess opens g on every thread of an existing process and
+	// sums them, for vpmu stat -p.
+	OpenProcess func(g pmu.Group, pid int) (pmu.Counter, error)
+	// Launch starts cmd held before exec (see Stopped); after it
+	// returns, cmd.Process is set and the caller must Release or Abort
+	// and then cmd.Wait.
+	Launch func(cmd *exec.Cmd) (Stopped, error)
+
+	// Notify and StopNotify are signal.Notify and signal.Stop.
+	Notify     func(c chan<- os.Signal, sig ...os.Signal)
+	StopNotify func(c chan<- os.Signal)
+	// Alive reports whether process pid still exists (vpmu stat -p
+	// stops when it exits).
+	Alive func(pid int) bool
+	// PollInterval is how often -p checks Alive.
+	PollInterval time.Duration
+	// Now is the clock for elapsed times.
+	Now func() time.Time
+	// Create creates (or truncates) the -o output file.
+	Create func(name string) (io.WriteCloser, error)
+}
+
+// ErrNotWired is returned when a command needs a part of Env that is nil.
+var ErrNotWired = errors.New("not available in this build")
+
+// withDefaults returns a copy of env with the process-independent
+// fields that are nil set to their standard implementations.
+func (env Env) withDefaults() *Env {
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
+	}
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Notify == nil {
+		env.Notify = signal.Notify
+	}
+	if env.StopNotify == nil {
+		env.StopNotify = signal.Stop
+	}
+	if env.Alive == nil {
+		env.Alive = processAlive
+	}
+	if env.PollInterval <= 0 {
+		env.PollInterval = 100 * time.Millisecond
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Create == nil {
+		env.Create = func(name string) (io.WriteCloser, error) { return os.Create(name) }
+	}
+	return &env
+}
+
+// processAlive reports whether pid exists, by sending it signal 0.
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	defer p.Release()
+	err = p.Signal(syscall.Signal(0))
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, os.ErrProcessDone), errors.Is(err, syscall.ESRCH):
+		return false
+	}
+	return true // EPERM: it exists but belongs to another user
+}

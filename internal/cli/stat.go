@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/vpmu/vpmu/exporters"
+	"github.com/vpmu/vpmu/pmu"
+)
+
+// defaultEvents is perf stat's default event set.
+var defaultEvents = []string{"task-clock", "context-switches", "cpu-migrations", "page-faults", "cycles", "instructions", "branches", "branch-misses"}
+
+var statUsage = `Usage: vpmu stat [-e SPEC]... [-x SEP | --json] [-o FILE] [-p PID | [--] CMD [ARGS...]]
+
+Run CMD and count events while it runs, or count the existing process PID
+until Ctrl-C or until it exits, then print the counts the way perf stat
+does: thousands separators, derived metrics ("insn per cycle", "CPUs
+utilized", "of all branches", /sec rates) and "(NN.NN%)" for multiplexed
+counts. An event that cannot be counted here is shown as <not supported>,
+and a note says why; it is never shown as 0.
+
+Flags:
+
+  -e, --event SPEC            events to count, in perf's syntax: names and
+                              aliases with :ukhGH modifiers, {a,b} groups,
+                              raw rNNNN, pmu/term=value,.../; repeatable;
+                              see 'vpmu list'. Default:
+                              ` + strings.Join(defaultEvents[:4], ",") + `,
+                              ` + strings.Join(defaultEvents[4:], ",") + `
+  -x, --field-separator SEP   print CSV with fields separated by SEP, in
+                              perf's order: value, unit, event, run time,
+                              percent running, metric value, metric unit
+  -j, --json                  print one JSON object per event with perf's
+                              keys, and a summary object last
+  -o, --output FILE           write the counts to FILE instead of stderr
+  -p, --pid PID               count the existing process PID (all of its
+                              threads) until Ctrl-C or until it exits
+      --vm                    (with --vm; see vpmu run) run CMD in the vpmu
+                              hypervisor: not available yet
+      --per-thread            (with --vm; see vpmu run) one row per guest
+                              thread: not available yet
+      --per-vcpu              (with --vm; see vpmu run) one row per VCPU:
+                              not available yet
+  -h, --help                  show this help
+
+The counts go to stderr, like perf's, so CMD's own output stays on stdout.
+
+Exit status: CMD's exit status (128+N when a signal N killed it), 0 with
+-p, 1 for a usage or setup error.
+`
+
+var statCommand = &command{
+	name:    "stat",
+	summary: "count events while a command runs, like perf stat",
+	usage:   statUsage,
+	run:     runStat,
+}
+
+// statOptions are vpmu stat's parsed flags and arguments.
+type statOptions struct {
+	events  stringList
+	sep     string
+	sepSet  bool // -x was given
+	json    bool
+	output  string
+	pidText string // -p's value as given
+	pidFlag string // how -p was spelled ("-p", "--pid"), "" when absent
+	pid     int
+	command []string
+
+	vm, perThread, perVCPU bool
+}
+
+func parseStatFlags(args []string) (*statOptions, error) {
+	o := &statOptions{}
+	fs := newFlagSet("stat")
+	for _, n := range []string{"e", "event"} {
+		fs.Var(&o.events, n, "")
+	}
+	for _, n := range []string{"x", "field-separator"} {
+		fs.StringVar(&o.sep, n, "", "")
+	}
+	for _, n := range []string{"j", "json"} {
+		fs.BoolVar(&o.json, n, false, "")
+	}
+	for _, n := range []string{"o", "output"} {
+		fs.StringVar(&o.output, n, "", "")
+	}
+	for _, n := range []string{"p", "pid"} {
+		fs.StringVar(&o.pidText, n, "", "")
+	}
+	fs.BoolVar(&o.vm, "vm", false, "")
+	fs.BoolVar(&o.perThread, "per-thread", false, "")
+	fs.BoolVar(&o.perVCPU, "per-vcpu", false, "")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "x", "field-separator":
+			o.sepSet = true
+		case "p", "pid":
+			o.pidFlag = "-" + f.Name
+			if len(f.Name) > 1 {
+				o.pidFlag = "-" + o.pidFlag
+			}
+		}
+	})
+	o.command = fs.Args()
+	return o, o.validate()
+}
+
+// validate checks the combination of flags and arguments.
+func (o *statOptions) validate() error {
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{o.vm, "--vm"}, {o.perThread, "--per-thread"}, {o.perVCPU, "--per-vcpu"}} {
+		if f.set {
+			return fmt.Errorf("%s is not available yet: it needs the vpmu hypervisor, which comes with 'vpmu run'", f.name)
+		}
+	}
+	if o.sepSet && o.json {
+		return usagef("-x and --json cannot be used together")
+	}
+	if o.sepSet && (o.sep == "" || strings.ContainsAny(o.sep, "\"\r\n")) {
+		return usagef("-x: bad separator %q: it must be non-empty and contain no double quote or line break", o.sep)
+	}
+	if o.pidFlag != "" {
+		pid, err := strconv.Atoi(o.pidText)
+		if err != nil || pid <= 0 {
+			return usagef("%s: bad process id %q: want a positive number", o.pidFlag, o.pidText)
+		}
+		o.pid = pid
+		if len(o.command) > 0 {
+			return usagef("%s and a command cannot be used together (got command %q)", o.pidFlag, strings.Join(o.command, " "))
+		}
+		return nil
+	}
+	if len(o.command) == 0 {
+		return usagef("nothing to count: give a command (vpmu stat [flags] -- CMD ARGS) or -p PID")
+	}
+	return nil
+}
+
+// spec resolves the -e flags, or the default events, into one spec.
+// Each -e is parsed on its own so that an error points into the flag the
+// user wrote.
+func (o *statOptions) spec(c Catalog) (pmu.Spec, error) {
+	texts := o.events
+	if len(texts) == 0 {
+		texts = stringList{strings.Join(defaultEvents, ",")}
+	}
+	var all pmu.Spec
+	for _, t := range texts {
+		s, err := c.ParseSpec(t)
+		if err != nil {
+			return pmu.Spec{}, err
+		}
+		all.Groups = append(all.Groups, s.Groups...)
+	}
+	return all, nil
+}
+
+func runStat(env *Env, args []string) int {
+	o, err := parseStatFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(env.Stdout, statUsage)
+		return exitOK
+	}
+	if err != nil {
+		return env.fail("stat", err)
+	}
+	if env.Catalog == nil {
+		return env.fail("stat", fmt.Errorf("no event catalog: %w", ErrNotWired))
+	}
+	spec, err := o.spec(env.Catalog)
+	if err != nil {
+		return env.failSpec("stat", err)
+	}
+	var (
+		rep  *exporters.Report
+		code int
+	)
+	if o.pid > 0 {
+		rep, err = attachAndCount(env, spec, o.pid)
+	} else {
+		rep, code, err = launchAndCount(env, spec, o.command)
+	}
+	if err != nil {
+		return env.fail("stat", err)
+	}
+	if err := o.write(env, rep); err != nil {
+		return env.fail("stat", err)
+	}
+	return code
+}
+
+// failSpec prints an event spec error with a caret under the offending
+// token.
+func (env *Env) failSpec(name string, err error) int {
+	var se *pmu.SpecError
+	if !errors.As(err, &se) {
+		return env.fail(name, err)
+	}
+	fmt.Fprintf(env.Stderr, "vpmu %s: %v\n", name, err)
+	for _, l := range strings.Split(se.Caret(), "\n") {
+		fmt.Fprintf(env.Stderr, "    %s\n", l)
+	}
+	fmt.Fprintf(env.Stderr, "Run 'vpmu list' for the events known here.\n")
+	return exitError
+}
+
+// write prints the report in the chosen format to -o FILE or stderr.
+func (o *statOptions) write(env *Env, rep *exporters.Report) (err error) {
+	var w io.Writer = env.Stderr
+	if o.output != "" {
+		f, err := env.Create(o.output)
+		if err != nil {
+			return fmt.Errorf("-o: %w", err)
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("-o: %w", cerr)
+			}
+		}()
+		w = f
+	}
+	switch {
+	case o.json:
+		err = rep.WriteJSON(w)
+	case o.sepSet:
+		err = rep.WriteCSV(w, o.sep)
+	default:
+		err = rep.WriteTable(w)
+	}
+	if err != nil {
+		return fmt.Errorf("write counts: %w", err)
+	}
+	return nil
+}
