@@ -53,7 +53,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // It returns the exit status: 0 on success, 1 for a usage or setup error
 // (with a message on env.Stderr naming the command and what was wrong),
 // and for vpmu stat the measured command's status.
-func (env Env) Run(args []string) int {
+func (env *Env) Run(args []string) int {
 	e := env.withDefaults()
 	if len(args) == 0 {
 		fmt.Fprint(e.Stderr, topUsage())

@@ -87,37 +87,38 @@ type Env struct {
 // ErrNotWired is returned when a command needs a part of Env that is nil.
 var ErrNotWired = errors.New("not available in this build")
 
-// withDefaults returns a copy of env with the process-independent
-// fields that are nil set to their standard implementations.
-func (env Env) withDefaults() *Env {
-	if env.Stdin == nil {
-		env.Stdin = os.Stdin
+// withDefaults returns a copy of env with the nil fields that have a
+// standard implementation (streams, signals, clock, files) filled in.
+func (env *Env) withDefaults() *Env {
+	e := *env
+	if e.Stdin == nil {
+		e.Stdin = os.Stdin
 	}
-	if env.Stdout == nil {
-		env.Stdout = io.Discard
+	if e.Stdout == nil {
+		e.Stdout = io.Discard
 	}
-	if env.Stderr == nil {
-		env.Stderr = io.Discard
+	if e.Stderr == nil {
+		e.Stderr = io.Discard
 	}
-	if env.Notify == nil {
-		env.Notify = signal.Notify
+	if e.Notify == nil {
+		e.Notify = signal.Notify
 	}
-	if env.StopNotify == nil {
-		env.StopNotify = signal.Stop
+	if e.StopNotify == nil {
+		e.StopNotify = signal.Stop
 	}
-	if env.Alive == nil {
-		env.Alive = processAlive
+	if e.Alive == nil {
+		e.Alive = processAlive
 	}
-	if env.PollInterval <= 0 {
-		env.PollInterval = 100 * time.Millisecond
+	if e.PollInterval <= 0 {
+		e.PollInterval = 100 * time.Millisecond
 	}
-	if env.Now == nil {
-		env.Now = time.Now
+	if e.Now == nil {
+		e.Now = time.Now
 	}
-	if env.Create == nil {
-		env.Create = func(name string) (io.WriteCloser, error) { return os.Create(name) }
+	if e.Create == nil {
+		e.Create = func(name string) (io.WriteCloser, error) { return os.Create(name) }
 	}
-	return &env
+	return &e
 }
 
 // processAlive reports whether pid exists, by sending it signal 0.

@@ -242,9 +242,9 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-func (h *harness) env() Env {
+func (h *harness) env() *Env {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	return Env{
+	return &Env{
 		Stdin:   strings.NewReader(""),
 		Stdout:  &h.stdout,
 		Stderr:  &h.stderr,
