@@ -3,6 +3,7 @@ package exporters
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -24,8 +25,8 @@ var ErrBadSeparator = errors.New("bad CSV separator")
 // quotes (perf does not quote, which breaks "cpu/event=1,umask=2/" with
 // -x,). The footer (elapsed, user, sys) is not written, as in perf.
 func (r *Report) WriteCSV(w io.Writer, sep string) error {
-	if sep == "" || strings.ContainsAny(sep, "\"\r\n") {
-		return ErrBadSeparator
+	if err := CheckSeparator(sep); err != nil {
+		return err
 	}
 	bw := bufio.NewWriter(w)
 	cols := r.labelColumns()
@@ -64,6 +65,16 @@ func (r *Report) WriteCSV(w io.Writer, sep string) error {
 		bw.WriteByte('\n')
 	}
 	return bw.Flush()
+}
+
+// CheckSeparator returns an error wrapping ErrBadSeparator unless sep can
+// separate CSV fields: it must be non-empty and hold no double quote or
+// line break.
+func CheckSeparator(sep string) error {
+	if sep == "" || strings.ContainsAny(sep, "\"\r\n") {
+		return fmt.Errorf("%w %q: it must be non-empty and contain no double quote or line break", ErrBadSeparator, sep)
+	}
+	return nil
 }
 
 // csvQuote quotes f when it contains sep, a double quote or a line

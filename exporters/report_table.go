@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -47,15 +46,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		bw.WriteByte('\n')
 	}
 	r.writeNotes(bw)
-	fmt.Fprintf(bw, " %17.9f seconds time elapsed\n\n", seconds(r.Elapsed))
+	fmt.Fprintf(bw, " %17.9f seconds time elapsed\n\n", r.Elapsed.Seconds())
 	if r.Usage != nil {
-		fmt.Fprintf(bw, " %17.9f seconds user\n", seconds(r.Usage.User))
-		fmt.Fprintf(bw, " %17.9f seconds sys\n\n", seconds(r.Usage.Sys))
+		fmt.Fprintf(bw, " %17.9f seconds user\n", r.Usage.User.Seconds())
+		fmt.Fprintf(bw, " %17.9f seconds sys\n\n", r.Usage.Sys.Seconds())
 	}
 	return bw.Flush()
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }
 
 // writeRows renders the counts with tablewriter: no borders, one blank
 // between columns, counts right-aligned.

@@ -128,8 +128,10 @@ func (o *statOptions) validate() error {
 	if o.sepSet && o.json {
 		return usagef("-x and --json cannot be used together")
 	}
-	if o.sepSet && (o.sep == "" || strings.ContainsAny(o.sep, "\"\r\n")) {
-		return usagef("-x: bad separator %q: it must be non-empty and contain no double quote or line break", o.sep)
+	if o.sepSet {
+		if err := exporters.CheckSeparator(o.sep); err != nil {
+			return usagef("-x: %v", err)
+		}
 	}
 	if o.pidFlag != "" {
 		pid, err := strconv.Atoi(o.pidText)

@@ -285,7 +285,7 @@ func TestStatUsageErrors(t *testing.T) {
 		{[]string{"stat", "--bogus", "true"}, `^vpmu stat: unknown flag -bogus$`},
 		{[]string{"stat", "-e"}, `^vpmu stat: flag needs an argument: -e$`},
 		{[]string{"stat", "-x,", "--json", "true"}, `^vpmu stat: -x and --json cannot be used together$`},
-		{[]string{"stat", "-x", "", "true"}, `^vpmu stat: -x: bad separator ""`},
+		{[]string{"stat", "-x", "", "true"}, `^vpmu stat: -x: bad CSV separator "": it must be non-empty`},
 		{[]string{"stat", "-p", "abc"}, `^vpmu stat: -p: bad process id "abc": want a positive number$`},
 		{[]string{"stat", "--pid", "-3"}, `^vpmu stat: --pid: bad process id "-3"`},
 		{[]string{"stat", "-p", "1", "true"}, `^vpmu stat: -p and a command cannot be used together \(got command "true"\)$`},
