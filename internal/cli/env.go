@@ -12,30 +12,14 @@ import (
 	"github.com/vpmu/vpmu/pmu"
 )
 
-// Entry is one event of the catalog as vpmu list shows it. It mirrors
-// pmu.Entry.
-type Entry struct {
-	// Name is the canonical name ("cpu-cycles").
-	Name string
-	// Aliases are other names for the same event ("cycles").
-	Aliases []string
-	Kind    pmu.Kind
-	// Description says what the event counts, when known.
-	Description string
-	// PMU is the sysfs PMU of a KindPMU event.
-	PMU string
-	// Event is the resolved event, used to probe support.
-	Event pmu.Event
-}
-
-// Catalog resolves event specs and lists the known events. pmu.Catalog
-// provides both.
+// Catalog resolves event specs and lists the known events.
+// [PMUCatalog] adapts a *pmu.Catalog.
 type Catalog interface {
 	// ParseSpec parses a perf-style event list. Syntax and resolution
 	// errors are *pmu.SpecError.
 	ParseSpec(spec string) (pmu.Spec, error)
 	// List returns every known event.
-	List() []Entry
+	List() []pmu.Entry
 }
 
 // Stopped is a command started but held before it executes its program,

@@ -55,8 +55,8 @@ func (c *fakeCatalog) ParseSpec(spec string) (pmu.Spec, error) {
 	return s, nil
 }
 
-func (c *fakeCatalog) List() []Entry {
-	return []Entry{
+func (c *fakeCatalog) List() []pmu.Entry {
+	return []pmu.Entry{
 		{Name: "cpu-cycles", Aliases: []string{"cycles"}, Kind: pmu.KindHardware, Event: fakeEvents["cycles"]},
 		{Name: "instructions", Kind: pmu.KindHardware, Event: fakeEvents["instructions"]},
 		{Name: "task-clock", Kind: pmu.KindSoftware, Event: fakeEvents["task-clock"], Description: "per-task high-resolution timer"},

@@ -91,6 +91,11 @@ func runList(env *Env, args []string) int {
 	if env.Catalog == nil {
 		return env.fail("list", fmt.Errorf("no event catalog: %w", ErrNotWired))
 	}
+	if d, ok := env.Catalog.(interface{ DiscoveryErr() error }); ok {
+		if err := d.DiscoveryErr(); err != nil {
+			fmt.Fprintf(env.Stderr, "vpmu list: warning: only the builtin events are listed: %v\n", err)
+		}
+	}
 	filters := fs.Args()
 	var events []listed
 	for _, e := range env.Catalog.List() {
@@ -114,7 +119,7 @@ func runList(env *Env, args []string) int {
 
 // displayName is the name perf list shows: "cpu-cycles OR cycles", and
 // pmu/event/ for a sysfs event.
-func displayName(e Entry) string {
+func displayName(e pmu.Entry) string {
 	name := e.Name
 	if e.Kind == pmu.KindPMU && e.PMU != "" && !strings.Contains(name, "/") {
 		name = e.PMU + "/" + name + "/"
@@ -127,7 +132,7 @@ func displayName(e Entry) string {
 
 // matchEntry reports whether e passes any of the filters (all pass when
 // there are none).
-func matchEntry(e Entry, filters []string) bool {
+func matchEntry(e pmu.Entry, filters []string) bool {
 	if len(filters) == 0 {
 		return true
 	}
@@ -160,7 +165,7 @@ func matchEntry(e Entry, filters []string) bool {
 
 // probeEntry asks src whether e can be counted here. Hypervisor events
 // never can outside the vpmu VM.
-func probeEntry(src pmu.Source, e Entry) listed {
+func probeEntry(src pmu.Source, e pmu.Entry) listed {
 	l := listed{
 		Name:        e.Name,
 		Aliases:     e.Aliases,
@@ -251,5 +256,5 @@ func writeListText(w io.Writer, events []listed, desc bool) error {
 
 // display is the name column of the text listing.
 func (l listed) display() string {
-	return displayName(Entry{Name: l.Name, Aliases: l.Aliases, Kind: l.kind, PMU: l.PMU})
+	return displayName(pmu.Entry{Name: l.Name, Aliases: l.Aliases, Kind: l.kind, PMU: l.PMU})
 }
