@@ -319,3 +319,36 @@ func TestWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRolesOfCatalogEvents checks that the events the pmu catalog
+// resolves get the metric roles perf gives them, whatever name or alias
+// they were written with.
+func TestRolesOfCatalogEvents(t *testing.T) {
+	for spec, want := range map[string]role{
+		"task-clock":              roleTaskClock,
+		"cpu-clock":               roleCPUClock,
+		"cycles":                  roleCycles,
+		"cpu-cycles:u":            roleCycles,
+		"instructions":            roleInstructions,
+		"cache-references":        roleCacheRefs,
+		"cache-misses":            roleCacheMisses,
+		"branches":                roleBranches,
+		"branch-instructions":     roleBranches,
+		"branch-misses":           roleBranchMisses,
+		"stalled-cycles-frontend": roleStalledFrontend,
+		"idle-cycles-backend":     roleStalledBackend,
+		"L1-dcache-loads":         roleCacheAccess,
+		"L1-dcache-load-misses":   roleCacheMiss,
+		"page-faults":             roleOther,
+		"syscalls":                roleOther,
+	} {
+		s, err := pmu.ParseSpec(spec, nil)
+		if err != nil {
+			t.Errorf("ParseSpec(%q): %v", spec, err)
+			continue
+		}
+		if got := roleOf(s.Events()[0]); got != want {
+			t.Errorf("roleOf(%q) = %d, want %d", spec, got, want)
+		}
+	}
+}

@@ -357,3 +357,34 @@ func TestSplitAttached(t *testing.T) {
 		}
 	}
 }
+
+// TestStatRealCatalog runs vpmu stat's spec handling against the pmu
+// package's catalog: the default events resolve, and a bad spec gets the
+// parser's caret.
+func TestStatRealCatalog(t *testing.T) {
+	cat := PMUCatalog{pmu.DefaultCatalog()}
+	o := &statOptions{}
+	spec, err := o.spec(cat)
+	if err != nil {
+		t.Fatalf("default events: %v", err)
+	}
+	var names []string
+	for _, e := range spec.Events() {
+		names = append(names, e.String())
+	}
+	if strings.Join(names, ",") != strings.Join(defaultEvents, ",") || len(spec.Groups) != len(defaultEvents) {
+		t.Errorf("default spec = %v (%d groups), want %v, one group each", names, len(spec.Groups), defaultEvents)
+	}
+
+	h := newHarness(t)
+	env := h.env()
+	env.Catalog = cat
+	if code := env.Run([]string{"stat", "-e", "task-clock", "-e", "cycles:u,bogus-event", "true"}); code != 1 {
+		t.Errorf("bad spec: exit %d, want 1", code)
+	}
+	wantLines(t, h.stderr.String(),
+		`^vpmu stat: .*bogus-event`,
+		`^    cycles:u,bogus-event$`,
+		`^             \^+$`,
+	)
+}
