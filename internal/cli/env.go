@@ -31,6 +31,9 @@ type Stopped interface {
 	Release() error
 	// Abort makes the held process exit without running the command.
 	Abort() error
+	// Wait waits for the command (released or aborted) to exit, like
+	// cmd.Wait, after which cmd.ProcessState is set.
+	Wait() error
 }
 
 // Env is everything the commands touch outside their own memory: the
@@ -51,7 +54,7 @@ type Env struct {
 	OpenProcess func(g pmu.Group, pid int) (pmu.Counter, error)
 	// Launch starts cmd held before exec (see Stopped); after it
 	// returns, cmd.Process is set and the caller must Release or Abort
-	// and then cmd.Wait.
+	// and then Wait.
 	Launch func(cmd *exec.Cmd) (Stopped, error)
 
 	// Notify and StopNotify are signal.Notify and signal.Stop.

@@ -186,6 +186,8 @@ func (f *fakeStopped) Release() error {
 	return nil
 }
 
+func (f *fakeStopped) Wait() error { return f.cmd.Wait() }
+
 func (f *fakeStopped) Abort() error {
 	f.src.record("abort")
 	return f.cmd.Process.Kill()

@@ -36,7 +36,7 @@ func launchAndCount(env *Env, spec pmu.Spec, argv []string) (*exporters.Report, 
 	sess, err := openSession(spec, func(g pmu.Group) (pmu.Counter, error) { return env.Source.Open(g, target) })
 	if err != nil {
 		held.Abort()
-		cmd.Wait()
+		held.Wait()
 		return nil, 0, err
 	}
 	defer sess.close()
@@ -66,10 +66,10 @@ func launchAndCount(env *Env, spec pmu.Spec, argv []string) (*exporters.Report, 
 
 	start := env.Now()
 	if err := held.Release(); err != nil {
-		cmd.Wait()
+		held.Wait()
 		return nil, 0, fmt.Errorf("run %s: %w", argv[0], err)
 	}
-	waitErr := cmd.Wait()
+	waitErr := held.Wait()
 	elapsed := env.Now().Sub(start)
 	ps := cmd.ProcessState
 	if ps == nil {
