@@ -1,6 +1,10 @@
 package symbolize
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vpmu/vpmu/profiler/internal/testprog"
+)
 
 // spreadAddrs returns n addresses spread evenly over bin's .text.
 func spreadAddrs(t testing.TB, bin string, n int) []uint64 {
@@ -22,7 +26,7 @@ func BenchmarkFrames10k(b *testing.B) {
 		flags []string
 	}{{"dwarf", nil}, {"pclntab", []string{"-ldflags=-w"}}} {
 		b.Run(v.name, func(b *testing.B) {
-			bin := buildGo(b, "goprog", v.flags...)
+			bin := testprog.BuildGo(b, "goprog", v.flags...)
 			s := New(Options{})
 			bn, err := s.Open(bin, "")
 			if err != nil {
@@ -47,7 +51,7 @@ func BenchmarkFrames10k(b *testing.B) {
 // BenchmarkOpen measures opening a Go binary and resolving one address in
 // each of 100 places: the cost a profile pays once per binary.
 func BenchmarkOpen(b *testing.B) {
-	bin := buildGo(b, "goprog")
+	bin := testprog.BuildGo(b, "goprog")
 	addrs := spreadAddrs(b, bin, 100)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,6 +1,8 @@
 package symbolize
 
 import (
+	"github.com/vpmu/vpmu/profiler/internal/testprog"
+
 	"bufio"
 	"bytes"
 	"debug/elf"
@@ -25,11 +27,11 @@ var cVariants = []struct {
 }
 
 func TestCFunctions(t *testing.T) {
-	mark := markers(t, cSource)
+	mark := testprog.Markers(testprog.CSource)
 	for _, v := range cVariants {
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildC(t, "cprog-"+v.name, v.flags...)
-			syms := nm(t, bin)
+			bin := testprog.BuildC(t, "cprog-"+v.name, v.flags...)
+			syms := testprog.NM(t, bin)
 			b := openOrFatal(t, bin)
 			info := b.Info()
 			if info.HasInlineFrames != v.debug || info.HasLineNumbers != v.debug || !info.HasFunctions {
@@ -41,7 +43,7 @@ func TestCFunctions(t *testing.T) {
 					t.Fatalf("nm does not list %s", fn)
 				}
 				// Every byte of the function resolves to it.
-				for a := s.addr; a < s.addr+s.size; a++ {
+				for a := s.Addr; a < s.Addr+s.Size; a++ {
 					fr := framesOrFatal(t, b, a)
 					if len(fr) != 1 || fr[0].Function != fn {
 						t.Fatalf("Frames(%#x) = %+v, want one frame of %s", a, fr, fn)
@@ -53,7 +55,7 @@ func TestCFunctions(t *testing.T) {
 				// With DWARF: the declaration line, the file, and a
 				// line inside the function's body (the compiler
 				// decides which statement the entry belongs to).
-				for a := s.addr; a < s.addr+s.size; a++ {
+				for a := s.Addr; a < s.Addr+s.Size; a++ {
 					f := framesOrFatal(t, b, a)[0]
 					if filepath.Base(f.File) != "cprog.c" || f.StartLine != mark[fn] || f.Line < mark[fn] || f.Line > mark[fn]+5 {
 						t.Fatalf("Frames(%#x) = %+v, want cprog.c, start line %d, line in [%d,%d]", a, f, mark[fn], mark[fn], mark[fn]+5)
@@ -72,17 +74,17 @@ func TestCFunctions(t *testing.T) {
 // TestCInline checks that code of the always_inline function mix inside
 // caller gives two frames, the inlined one first, each with its own line.
 func TestCInline(t *testing.T) {
-	mark := markers(t, cSource)
+	mark := testprog.Markers(testprog.CSource)
 	for _, v := range cVariants {
 		if !v.debug {
 			continue
 		}
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildC(t, "cprog-"+v.name, v.flags...)
-			s := nm(t, bin)["caller"]
+			bin := testprog.BuildC(t, "cprog-"+v.name, v.flags...)
+			s := testprog.NM(t, bin)["caller"]
 			b := openOrFatal(t, bin)
 			inlined := 0
-			for a := s.addr; a < s.addr+s.size; a++ {
+			for a := s.Addr; a < s.Addr+s.Size; a++ {
 				fr := framesOrFatal(t, b, a)
 				if len(fr) == 0 || fr[len(fr)-1].Function != "caller" {
 					t.Fatalf("Frames(%#x) = %+v, want caller outermost", a, fr)
@@ -100,7 +102,7 @@ func TestCInline(t *testing.T) {
 				}
 			}
 			if inlined == 0 {
-				t.Fatalf("no address of caller [%#x,%#x) has mix inlined", s.addr, s.addr+s.size)
+				t.Fatalf("no address of caller [%#x,%#x) has mix inlined", s.Addr, s.Addr+s.Size)
 			}
 		})
 	}
@@ -110,15 +112,15 @@ func TestCInline(t *testing.T) {
 // the whole of the test functions and a spread of addresses across .text
 // (static glibc code without DWARF included).
 func TestAddr2lineAgreement(t *testing.T) {
-	mustHaveTool(t, "addr2line")
+	testprog.MustHaveTool(t, "addr2line")
 	for _, v := range cVariants {
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildC(t, "cprog-"+v.name, v.flags...)
-			syms := nm(t, bin)
+			bin := testprog.BuildC(t, "cprog-"+v.name, v.flags...)
+			syms := testprog.NM(t, bin)
 			var addrs []uint64
 			for _, fn := range []string{"hot", "cold", "caller", "main"} {
 				s := syms[fn]
-				for a := s.addr; a < s.addr+s.size; a++ {
+				for a := s.Addr; a < s.Addr+s.Size; a++ {
 					addrs = append(addrs, a)
 				}
 			}
@@ -128,7 +130,7 @@ func TestAddr2lineAgreement(t *testing.T) {
 				addrs = append(addrs, lo+(hi-lo)*i/spread)
 			}
 			want := addr2line(t, bin, addrs)
-			list := nmList(t, bin)
+			list := testprog.NMList(t, bin)
 			alias := canonicalAliases(list)
 			b := openOrFatal(t, bin)
 			bad, padding := 0, 0
@@ -166,10 +168,10 @@ func TestAddr2lineAgreement(t *testing.T) {
 // canonicalAliases maps each name of a symbol that shares its address
 // with others to the smallest such name: which alias names a function is
 // a free choice, made differently by addr2line and by this package.
-func canonicalAliases(list []nmSym) map[string]string {
+func canonicalAliases(list []testprog.Sym) map[string]string {
 	byAddr := make(map[uint64][]string)
 	for _, s := range list {
-		byAddr[s.addr] = append(byAddr[s.addr], s.name)
+		byAddr[s.Addr] = append(byAddr[s.Addr], s.Name)
 	}
 	out := make(map[string]string)
 	for _, names := range byAddr {
@@ -198,15 +200,15 @@ func canonicalize(res string, alias map[string]string) string {
 
 // inPadding reports whether addr lies after the end of the nearest
 // preceding sized function symbol nm lists.
-func inPadding(syms []nmSym, addr uint64) bool {
-	var best nmSym
+func inPadding(syms []testprog.Sym, addr uint64) bool {
+	var best testprog.Sym
 	found := false
 	for _, s := range syms {
-		if s.addr <= addr && (!found || s.addr > best.addr || (s.addr == best.addr && s.size > best.size)) {
+		if s.Addr <= addr && (!found || s.Addr > best.Addr || (s.Addr == best.Addr && s.Size > best.Size)) {
 			best, found = s, true
 		}
 	}
-	return found && best.size > 0 && addr >= best.addr+best.size
+	return found && best.Size > 0 && addr >= best.Addr+best.Size
 }
 
 // textRange returns the .text section's address range.
@@ -252,7 +254,7 @@ func addr2line(t testing.TB, bin string, addrs []uint64) []string {
 	for _, a := range addrs {
 		args = append(args, fmt.Sprintf("%#x", a))
 	}
-	out := run(t, "", nil, "addr2line", args...)
+	out := testprog.Run(t, "", nil, "addr2line", args...)
 	var res []string
 	var cur []string
 	sc := bufio.NewScanner(bytes.NewReader(out))

@@ -1,6 +1,8 @@
 package symbolize
 
 import (
+	"github.com/vpmu/vpmu/profiler/internal/testprog"
+
 	"encoding/binary"
 	"errors"
 	"regexp"
@@ -60,19 +62,19 @@ func TestParseNotes(t *testing.T) {
 // TestBuildIDs compares with readelf -n (GNU) and go tool buildid (Go),
 // and checks that a wrong build ID refuses the file.
 func TestBuildIDs(t *testing.T) {
-	mustHaveTool(t, "readelf")
+	testprog.MustHaveTool(t, "readelf")
 	gnuRE := regexp.MustCompile(`Build ID: ([0-9a-f]+)`)
 	gnuOf := func(bin string) string {
-		m := gnuRE.FindSubmatch(run(t, "", nil, "readelf", "-n", bin))
+		m := gnuRE.FindSubmatch(testprog.Run(t, "", nil, "readelf", "-n", bin))
 		if m == nil {
 			return ""
 		}
 		return string(m[1])
 	}
-	cbin := buildC(t, "cprog", "-O1", "-Wl,--build-id=sha1")
-	gobin := buildGo(t, "goprog")
-	goOnly := buildGo(t, "goprog-nognu", "-ldflags=-B none")
-	goID := strings.TrimSpace(string(run(t, "", nil, "go", "tool", "buildid", goOnly)))
+	cbin := testprog.BuildC(t, "cprog", "-O1", "-Wl,--build-id=sha1")
+	gobin := testprog.BuildGo(t, "goprog")
+	goOnly := testprog.BuildGo(t, "goprog-nognu", "-ldflags=-B none")
+	goID := strings.TrimSpace(string(testprog.Run(t, "", nil, "go", "tool", "buildid", goOnly)))
 	tests := []struct {
 		name, bin, want string
 	}{

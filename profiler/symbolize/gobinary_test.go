@@ -1,6 +1,8 @@
 package symbolize
 
 import (
+	"github.com/vpmu/vpmu/profiler/internal/testprog"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -26,13 +28,13 @@ var goVariants = []struct {
 }
 
 func TestGoFunctions(t *testing.T) {
-	mark := markers(t, goSource)
+	mark := testprog.Markers(testprog.GoSource)
 	// Symbol addresses come from the default build's symbol table; the
 	// linker lays code out identically whatever -s and -w say.
-	ref := nm(t, buildGo(t, "goprog-ref"))
+	ref := testprog.NM(t, testprog.BuildGo(t, "goprog-ref"))
 	for _, v := range goVariants {
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildGo(t, "goprog", v.flags...)
+			bin := testprog.BuildGo(t, "goprog", v.flags...)
 			b := openOrFatal(t, bin)
 			info := b.Info()
 			if !info.Go || info.HasInlineFrames != v.dwarf || !info.HasLineNumbers || !info.HasFunctions {
@@ -40,7 +42,7 @@ func TestGoFunctions(t *testing.T) {
 			}
 			syms := ref
 			if v.symtab {
-				syms = nm(t, bin)
+				syms = testprog.NM(t, bin)
 			}
 			inlined := 0
 			for _, fn := range []string{"main.hot", "main.cold"} {
@@ -48,7 +50,7 @@ func TestGoFunctions(t *testing.T) {
 				if !ok {
 					t.Fatalf("no symbol %s", fn)
 				}
-				for a := s.addr; a < s.addr+s.size; a++ {
+				for a := s.Addr; a < s.Addr+s.Size; a++ {
 					fr := framesOrFatal(t, b, a)
 					if len(fr) == 0 {
 						t.Fatalf("Frames(%#x) = none, want %s", a, fn)
@@ -95,7 +97,7 @@ func TestGoFunctions(t *testing.T) {
 func TestGoAddr2lineAgreement(t *testing.T) {
 	for _, v := range goVariants {
 		t.Run(v.name, func(t *testing.T) {
-			bin := buildGo(t, "goprog", v.flags...)
+			bin := testprog.BuildGo(t, "goprog", v.flags...)
 			lo, hi := textRange(t, bin)
 			const spread = 3000
 			var addrs []uint64

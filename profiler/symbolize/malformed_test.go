@@ -1,6 +1,8 @@
 package symbolize
 
 import (
+	"github.com/vpmu/vpmu/profiler/internal/testprog"
+
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
@@ -14,12 +16,12 @@ import (
 // checks that each is reported, naming the file and the part at fault,
 // while what is intact stays usable.
 func TestMalformed(t *testing.T) {
-	bin := buildC(t, "cprog", "-g", "-O1", "-fPIE", "-pie")
+	bin := testprog.BuildC(t, "cprog", "-g", "-O1", "-fPIE", "-pie")
 	orig, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hot := nm(t, bin)["hot"].addr
+	hot := testprog.NM(t, bin)["hot"].Addr
 	f, err := elf.NewFile(bytes.NewReader(orig))
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func main() {
 	if len(os.Args) > 1 {
 		// Report the runtime addresses, then wait, so a test can read
 		// /proc/PID/maps while the program is alive.
-		fmt.Printf("hot %#x\ncold %#x\n", reflect.ValueOf(hot).Pointer(), reflect.ValueOf(cold).Pointer())
+		fmt.Printf("hot %#x\ncold %#x\nend\n", reflect.ValueOf(hot).Pointer(), reflect.ValueOf(cold).Pointer())
 		bufio.NewReader(os.Stdin).ReadByte()
 	}
 	sink = hot(1000) + cold(1000)

@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
 	if (argc > 2) {
 		/* Report the runtime addresses, then wait, so a test can read
 		 * /proc/PID/maps while the program is alive. */
-		printf("hot %p\ncold %p\ncaller %p\n", (void *)hot, (void *)cold, (void *)caller);
+		printf("hot %p\ncold %p\ncaller %p\nend\n", (void *)hot, (void *)cold, (void *)caller);
 		fflush(stdout);
 		getchar();
 	}
