@@ -3,9 +3,9 @@ package profiler
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/vpmu/vpmu/profiler/symbolize"
@@ -54,13 +54,7 @@ type Options struct {
 // the clock events (cpu-clock, task-clock, with or without modifiers),
 // "count" for everything else.
 func EventUnit(event string) string {
-	name := event
-	for i := 0; i < len(name); i++ {
-		if name[i] == ':' {
-			name = name[:i]
-			break
-		}
-	}
+	name, _, _ := strings.Cut(event, ":")
 	switch name {
 	case "cpu-clock", "task-clock":
 		return "nanoseconds"
@@ -97,7 +91,9 @@ type Builder struct {
 
 	// Symbolization state, filled by Profile.
 	resolved []resolved // by location index
-	mapSyms  map[int32]*mappingSyms
+	// binaries holds the opened file of each symbolizable mapping, nil
+	// when opening failed.
+	binaries map[int32]*symbolize.Binary
 	warnings []string
 	warned   map[string]bool
 }
@@ -293,8 +289,4 @@ func (b *Builder) period() uint64 {
 		return 0
 	}
 	return (b.sumPeriod + b.nSamples/2) / b.nSamples
-}
-
-func (b *Builder) String() string {
-	return fmt.Sprintf("profile builder for %s: %d samples, %d lost, %d locations", b.opts.Event, b.nSamples, b.lost, len(b.locs))
 }

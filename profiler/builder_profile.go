@@ -30,15 +30,13 @@ type resolved struct {
 	viaBinary bool
 }
 
-// mappingSyms is the symbolization state of one mapping.
-type mappingSyms struct {
-	bin *symbolize.Binary
-}
-
 // symbolizeNew resolves the locations added since the last call.
 func (b *Builder) symbolizeNew() {
-	if b.mapSyms == nil {
-		b.mapSyms = make(map[int32]*mappingSyms)
+	for _, err := range b.procs.Errors() {
+		b.warn(err.Error())
+	}
+	if b.binaries == nil {
+		b.binaries = make(map[int32]*symbolize.Binary)
 	}
 	for i := len(b.resolved); i < len(b.locs); i++ {
 		b.resolved = append(b.resolved, b.resolve(b.locs[i]))
@@ -68,29 +66,28 @@ func (b *Builder) resolve(l loc) resolved {
 	if !m.Symbolizable() {
 		return resolved{}
 	}
-	ms, ok := b.mapSyms[l.mapping]
+	bin, ok := b.binaries[l.mapping]
 	if !ok {
-		ms = &mappingSyms{}
-		b.mapSyms[l.mapping] = ms
-		bin, err := sym.Open(m.File, m.BuildID)
+		var err error
+		bin, err = sym.Open(m.File, m.BuildID)
 		if err != nil {
 			b.warn(err.Error())
 		} else {
-			ms.bin = bin
 			for _, p := range bin.Problems() {
 				b.warn(p.Error())
 			}
 		}
+		b.binaries[l.mapping] = bin
 	}
-	if ms.bin == nil {
+	if bin == nil {
 		return resolved{}
 	}
-	vaddr, err := ms.bin.Translate(m.Start, m.Offset, l.addr)
+	vaddr, err := bin.Translate(m.Start, m.Offset, l.addr)
 	if err != nil {
 		b.warn(err.Error())
 		return resolved{}
 	}
-	frames, err := ms.bin.Frames(vaddr)
+	frames, err := bin.Frames(vaddr)
 	if err != nil {
 		b.warn(err.Error())
 	}
@@ -108,8 +105,9 @@ func (b *Builder) warn(msg string) {
 	}
 }
 
-// Warnings returns the problems met symbolizing, each once: files that
-// could not be opened or were damaged, addresses outside their file.
+// Warnings returns the problems met resolving samples, each once, as of
+// the last Profile: process maps that could not be read, files that could
+// not be opened or were damaged, addresses outside their file.
 func (b *Builder) Warnings() []string { return append([]string(nil), b.warnings...) }
 
 // Write builds the profile and writes it gzip-compressed to w.
@@ -229,8 +227,8 @@ func (b *Builder) buildMappings(p *profile.Profile) []*profile.Mapping {
 		if f.any {
 			x.HasFunctions, x.HasFilenames, x.HasLineNumbers = f.funcs, f.funcs && f.files, f.funcs && f.lines
 		}
-		if ms := b.mapSyms[int32(i)]; ms != nil && ms.bin != nil {
-			info := ms.bin.Info()
+		if bin := b.binaries[int32(i)]; bin != nil {
+			info := bin.Info()
 			if x.BuildID == "" {
 				x.BuildID = info.BuildID
 			}

@@ -51,11 +51,12 @@ func TestProfileLiveProcess(t *testing.T) {
 		src   string
 		file  string            // base name of the source file
 		fn    map[string]string // reported name -> symbol name
-		// inline is the symbol holding inlined code, and the expected
-		// "inner:line, outer:line" of it.
-		inline            string
-		inner, outer      string
-		innerMark, outMrk string
+		// inline is the symbol holding inlined code; inner and outer
+		// are the functions its inlined location must show, at the
+		// lines of the markers innerMark and outerMark.
+		inline               string
+		inner, outer         string
+		innerMark, outerMark string
 	}
 	progs := []prog{
 		{"c-pie-O2", func(t *testing.T) string { return testprog.BuildC(t, "cprog", "-g", "-O2", "-fPIE", "-pie") },
@@ -85,10 +86,10 @@ func TestProfileLiveProcess(t *testing.T) {
 			// stack: the return address is inside cold).
 			b.Add(&Sample{IP: proc.Addrs["hot"] + 1, Stack: []uint64{proc.Addrs["cold"] + 2}, PID: proc.Pid, TID: proc.Pid, CPU: 0, VCPU: -1})
 			b.Add(&Sample{IP: inl, PID: proc.Pid, TID: proc.Pid, CPU: 0, VCPU: -1})
+			p := roundTrip(t, b)
 			if w := b.Warnings(); len(w) > 0 {
 				t.Errorf("warnings: %v", w)
 			}
-			p := roundTrip(t, b)
 
 			s := findSample(t, p, proc.Addrs["hot"]+1, "")
 			if got := s.Location[0].Line; len(got) != 1 || got[0].Function.Name != pr.fn["hot"] ||
@@ -100,7 +101,7 @@ func TestProfileLiveProcess(t *testing.T) {
 				t.Errorf("caller location %#x %v", got.Address, lines(got))
 			}
 			i := findSample(t, p, inl, "")
-			want := []string{pr.inner + ":" + strconv.Itoa(mark[pr.innerMark]), pr.outer + ":" + strconv.Itoa(mark[pr.outMrk])}
+			want := []string{pr.inner + ":" + strconv.Itoa(mark[pr.innerMark]), pr.outer + ":" + strconv.Itoa(mark[pr.outerMark])}
 			if got := lines(i.Location[0]); strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("inlined location: lines %v, want %v", got, want)
 			}

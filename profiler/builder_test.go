@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/vpmu/vpmu/profiler/symbolize"
 )
 
 // roundTrip writes p's builder output and parses it back, as go tool pprof
@@ -215,4 +217,38 @@ func writeFile(path string, p *profile.Profile) error {
 		return err
 	}
 	return f.Close()
+}
+
+// TestBuilderWarnings checks that what could not be resolved is said, in
+// Warnings and in the profile's comments, and that the samples are kept.
+func TestBuilderWarnings(t *testing.T) {
+	procs := NewProcesses(true)
+	if err := procs.Mmap("", 1, Mapping{Start: 0x400000, Limit: 0x500000, File: "/nonexistent/prog"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBuilder(Options{Event: "cycles", Processes: procs, Symbolizer: symbolize.New(symbolize.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Add(&Sample{IP: 0x400010, PID: 1, TID: 1, CPU: -1, VCPU: -1})
+	b.Add(&Sample{IP: 0x400020, PID: 1, TID: 1, CPU: -1, VCPU: -1})
+	const gone = 1<<22 + 12345 // above any pid_max: no such process
+	b.Add(&Sample{IP: 0x400010, PID: gone, TID: gone, CPU: -1, VCPU: -1})
+	p := roundTrip(t, b)
+	w := b.Warnings()
+	if len(w) != 2 || !strings.Contains(w[0], "/proc/4206649/maps") || !strings.Contains(w[1], "/nonexistent/prog") {
+		t.Errorf("warnings %q, want one for the missing process and one for the missing file (once)", w)
+	}
+	comments := strings.Join(p.Comments, "\n")
+	if !strings.Contains(comments, "warning: symbolize /nonexistent/prog") || !strings.Contains(comments, "frames outside any known mapping: 1") {
+		t.Errorf("comments:\n%s", comments)
+	}
+	if len(p.Sample) != 3 {
+		t.Errorf("%d samples, want 3", len(p.Sample))
+	}
+	for _, m := range p.Mapping {
+		if m.HasFunctions {
+			t.Errorf("mapping %s claims functions", m.File)
+		}
+	}
 }
