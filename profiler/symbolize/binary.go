@@ -1,11 +1,7 @@
 package symbolize
 
 import (
-	"debug/elf"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 	"sync"
 )
 
@@ -30,6 +26,9 @@ type Info struct {
 	// when the file has no GNU one (Go's linker writes only its own),
 	// or "" when the file has neither.
 	BuildID string
+	// DebugFile is the separate debug file symbols or DWARF came from
+	// (see Options.DebugDirs), or "".
+	DebugFile string
 	// Go reports whether the file has a Go pclntab.
 	Go bool
 	// HasFunctions, HasFilenames, HasLineNumbers and HasInlineFrames say
@@ -57,133 +56,6 @@ type Binary struct {
 	mu    sync.Mutex // serializes lazy decoding in dwarf and gotab
 	dwarf *dwarfIndex
 	gotab *goTable
-}
-
-// openBinary reads path. wantID, when not empty, must equal the file's
-// GNU or Go build ID. Only a file that cannot be used at all is an error;
-// damaged sections are recorded in Problems and skipped.
-func openBinary(path, wantID string) (*Binary, error) {
-	osf, err := os.Open(path)
-	if err != nil {
-		return nil, &FileError{Path: path, Err: err}
-	}
-	defer osf.Close()
-	st, err := osf.Stat()
-	if err != nil {
-		return nil, &FileError{Path: path, Err: err}
-	}
-	return readBinary(path, osf, st.Size(), wantID)
-}
-
-// readBinary decodes the ELF file of the given size in r; path names it
-// in errors. Every section the lookups need is read into memory before it
-// returns, so r may be closed afterwards.
-func readBinary(path string, r io.ReaderAt, size int64, wantID string) (*Binary, error) {
-	var f *elf.File
-	if err := protect(path, "ELF header", func() (err error) {
-		if err := checkHeader(r, size); err != nil {
-			return err
-		}
-		f, err = elf.NewFile(r)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	// Sections whose data lies outside the file are never read: their
-	// consumers are skipped and the section reported.
-	bad := make(map[*elf.Section]error)
-	for _, s := range f.Sections {
-		if err := checkSection(s, size); err != nil {
-			bad[s] = err
-		}
-	}
-	badErr := func(names ...string) error {
-		for _, s := range f.Sections {
-			for _, n := range names {
-				if s.Name == n && bad[s] != nil {
-					return &FileError{Path: path, Section: s.Name, Err: bad[s]}
-				}
-			}
-		}
-		return nil
-	}
-	b := &Binary{info: Info{Path: path}}
-
-	var gnuID, goID string
-	if err := protect(path, "notes", func() (err error) {
-		gnuID, goID, err = buildIDs(f)
-		return err
-	}); err != nil {
-		b.problems = append(b.problems, err)
-	}
-	b.info.BuildID = gnuID
-	if gnuID == "" {
-		b.info.BuildID = goID
-	}
-	if wantID != "" && !strings.EqualFold(wantID, gnuID) && wantID != goID {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("%w: want %s, file has %q", ErrBuildIDMismatch, wantID, b.info.BuildID)}
-	}
-
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && p.Filesz > 0 {
-			b.segs = append(b.segs, segment{vaddr: p.Vaddr, off: p.Off, filesz: p.Filesz})
-		}
-	}
-	if len(b.segs) == 0 {
-		return nil, &FileError{Path: path, Section: "program headers", Err: fmt.Errorf("no loadable segment (not an executable or shared object)")}
-	}
-
-	var errs []error
-	if err := protect(path, ".symtab", func() error {
-		b.syms, errs = readSymtab(f, bad)
-		return nil
-	}); err != nil {
-		errs = append(errs, err)
-	}
-	for _, e := range errs {
-		if fe, ok := e.(*FileError); ok && fe.Path == "" {
-			fe.Path = path
-		}
-		b.problems = append(b.problems, e)
-	}
-
-	var debugNames []string
-	for _, s := range f.Sections {
-		if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
-			debugNames = append(debugNames, s.Name)
-		}
-	}
-	if err := badErr(debugNames...); err != nil {
-		b.problems = append(b.problems, err)
-	} else if f.Section(".debug_info") != nil || f.Section(".zdebug_info") != nil {
-		if err := protect(path, ".debug_info", func() error {
-			d, err := f.DWARF()
-			if err != nil {
-				return err
-			}
-			b.dwarf, err = newDWARFIndex(path, d)
-			return err
-		}); err != nil {
-			b.problems = append(b.problems, err)
-		}
-	}
-
-	if err := badErr(".gopclntab", ".data.rel.ro.gopclntab"); err != nil {
-		b.problems = append(b.problems, err)
-	} else if err := protect(path, ".gopclntab", func() (err error) {
-		b.gotab, err = readGoPclntab(path, f)
-		return err
-	}); err != nil {
-		b.problems = append(b.problems, err)
-	}
-
-	b.info.Go = b.gotab != nil
-	hasDWARF := b.dwarf != nil && len(b.dwarf.spans.s) > 0
-	b.info.HasFunctions = len(b.syms.syms) > 0 || hasDWARF || b.info.Go
-	b.info.HasFilenames = hasDWARF || b.info.Go
-	b.info.HasLineNumbers = b.info.HasFilenames
-	b.info.HasInlineFrames = hasDWARF
-	return b, nil
 }
 
 // Info describes the binary.
@@ -221,8 +93,9 @@ func (b *Binary) Translate(start, offset, addr uint64) (uint64, error) {
 // It returns no frames when no function covers addr: padding between
 // functions has a line-table row in some binaries but is no function's.
 //
-// Sources are tried in order: DWARF (names, lines, inline chains), then
-// the ELF symbol tables for names, then the Go pclntab. An error reports a
+// Sources are tried in order: DWARF (lines, inline chains, names of
+// inlined functions), the ELF symbol tables (names of out-of-line
+// functions, as perf shows them), then the Go pclntab. An error reports a
 // damaged part of the file met during this lookup; the frames returned
 // alongside are what the remaining sources gave.
 func (b *Binary) Frames(addr uint64) ([]Frame, error) {
@@ -239,9 +112,15 @@ func (b *Binary) Frames(addr uint64) ([]Frame, error) {
 	}
 	sym, hasSym := b.syms.lookup(addr)
 	if len(frames) > 0 {
-		// DWARF without a subprogram DIE, or one without a name: the
-		// outermost frame takes the symbol's name.
-		if last := &frames[len(frames)-1]; last.Function == "" && hasSym {
+		// The out-of-line function is named by its symbol, as perf
+		// names it: the symbol keeps a compiler clone's suffix
+		// (foo.constprop.0, foo.cold) and the preferred alias where
+		// DWARF has an internal one (__GI_mprotect for mprotect).
+		// DWARF names the inlined frames, which have no symbol. Go
+		// binaries keep the DWARF name, which is the pclntab's and
+		// runtime/pprof's (the symbol table adds ABI suffixes such as
+		// runtime.rt0_go.abi0).
+		if last := &frames[len(frames)-1]; hasSym && (last.Function == "" || b.gotab == nil) {
 			last.Function = sym.name
 		}
 		if frames[len(frames)-1].Function != "" {

@@ -19,7 +19,13 @@
 //   - ELF symbol tables: .symtab, and .dynsym for stripped shared objects.
 //     Function symbols cover [value, value+size); a symbol without a size
 //     covers up to the next symbol or the end of its section. Among
-//     aliases at one address a sized, global one is preferred.
+//     aliases at one address perf's choice is made (sized, not weak,
+//     global, fewest leading underscores, shortest). A symbol names the
+//     out-of-line function even where DWARF covers it, as perf does, so
+//     compiler clones keep their suffix (foo.constprop.0).
+//   - Separate debug files, for distribution binaries stripped of both:
+//     by build ID under /usr/lib/debug/.build-id, then by .gnu_debuglink
+//     (Options.DebugDirs).
 //   - The Go pclntab (debug/gosym), present in every Go binary even when
 //     stripped with -s -w: function, file and line. debug/gosym does not
 //     expose the pclntab's inline tree, so a Go binary without DWARF (-w)

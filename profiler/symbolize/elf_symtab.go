@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // symbol is one function symbol: [addr, end) in the file's virtual
@@ -29,12 +30,12 @@ type rawSym struct {
 }
 
 // readSymtab collects the function symbols of .symtab and .dynsym (a
-// stripped shared object has only the latter). It returns an error per
-// unreadable table, and whatever the readable ones held.
+// stripped shared object has only the latter) for buildSymtab. It returns
+// an error per unreadable table, and whatever the readable ones held.
 //
 // Tables whose section or string table is in bad (data outside the file)
 // are not read; the error names the section.
-func readSymtab(f *elf.File, bad map[*elf.Section]error) (symtab, []error) {
+func readSymtab(f *elf.File, bad map[*elf.Section]error) ([]rawSym, []error) {
 	var raw []rawSym
 	var errs []error
 	// usable reports whether the table of the given type and its string
@@ -76,14 +77,7 @@ func readSymtab(f *elf.File, bad map[*elf.Section]error) (symtab, []error) {
 				sec := f.Sections[i]
 				sectEnd = sec.Addr + sec.Size
 			}
-			rank := 0
-			switch elf.ST_BIND(s.Info) {
-			case elf.STB_GLOBAL:
-			case elf.STB_WEAK:
-				rank = 1
-			default:
-				rank = 2
-			}
+			rank := bindRank(elf.ST_BIND(s.Info) == elf.STB_GLOBAL, elf.ST_BIND(s.Info) == elf.STB_WEAK)
 			if s.Size == 0 {
 				rank += 4
 			}
@@ -102,26 +96,18 @@ func readSymtab(f *elf.File, bad map[*elf.Section]error) (symtab, []error) {
 		dyn, err := f.DynamicSymbols()
 		add(dyn, err, ".dynsym")
 	}
-	return buildSymtab(raw), errs
+	return raw, errs
 }
 
 // buildSymtab sorts the candidates, keeps the preferred alias at each
-// address (sized over zero-size, global over weak over local, then the
-// shorter and lexically smaller name, so the choice is deterministic) and
-// computes each symbol's end.
+// address (see betterAlias) and computes each symbol's end.
 func buildSymtab(raw []rawSym) symtab {
 	sort.Slice(raw, func(i, j int) bool {
 		a, b := raw[i], raw[j]
 		if a.addr != b.addr {
 			return a.addr < b.addr
 		}
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		if len(a.name) != len(b.name) {
-			return len(a.name) < len(b.name)
-		}
-		return a.name < b.name
+		return betterAlias(a.rank, a.name, b.rank, b.name)
 	})
 	out := make([]symbol, 0, len(raw))
 	sizes := make([]rawSym, 0, len(raw))
@@ -159,4 +145,35 @@ func (t *symtab) lookup(addr uint64) (symbol, bool) {
 		return symbol{}, false
 	}
 	return s, true
+}
+
+// bindRank orders symbol bindings the way perf chooses among aliases: a
+// global symbol, then a local one, then a weak one.
+func bindRank(global, weak bool) int {
+	switch {
+	case global:
+		return 0
+	case weak:
+		return 2
+	}
+	return 1
+}
+
+// betterAlias reports whether symbol a should name an address rather than
+// symbol b at the same address, by perf's rule so that profiles read the
+// same: lower rank (sized, then by binding), then fewer leading
+// underscores (memcpy over __memcpy), then the longer name, then the
+// lexically smaller one so the choice is deterministic.
+func betterAlias(rankA int, a string, rankB int, b string) bool {
+	if rankA != rankB {
+		return rankA < rankB
+	}
+	ua, ub := len(a)-len(strings.TrimLeft(a, "_")), len(b)-len(strings.TrimLeft(b, "_"))
+	if ua != ub {
+		return ua < ub
+	}
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a < b
 }

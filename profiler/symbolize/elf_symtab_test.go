@@ -14,6 +14,12 @@ func TestSymtabLookup(t *testing.T) {
 		{addr: 0x5000, size: 0, sectEnd: 0, name: "abs_last", rank: 4},
 		{addr: 0x4000, size: 0x10, name: "b_same", rank: 0},
 		{addr: 0x4000, size: 0x10, name: "a_same", rank: 0},
+		{addr: 0x4100, size: 0x10, name: "__libc_write", rank: 0},
+		{addr: 0x4100, size: 0x10, name: "write_longer", rank: 0},
+		{addr: 0x4200, size: 0x10, name: "weak_alias", rank: 2},
+		{addr: 0x4200, size: 0x10, name: "local_alias", rank: 1},
+		{addr: 0x4300, size: 0x10, name: "open", rank: 1},
+		{addr: 0x4300, size: 0x10, name: "open64", rank: 1},
 	})
 	tests := []struct {
 		addr uint64
@@ -22,17 +28,20 @@ func TestSymtabLookup(t *testing.T) {
 		{0xfff, ""},
 		{0x1000, "sized"}, // the global sized alias wins
 		{0x101f, "sized"},
-		{0x1020, ""},       // past the end of a sized symbol
-		{0x1040, "label"},  // zero size: up to the next symbol
-		{0x107f, "label"},  //
-		{0x1080, "next"},   //
-		{0x1090, ""},       // gap
-		{0x1f00, "tail"},   // zero size, last in its section:
-		{0x1fff, "tail"},   // up to the section end
-		{0x2000, ""},       //
-		{0x3000, "abs"},    // zero size, no section: up to the next symbol
-		{0x5000, ""},       // zero size, no section, last: nothing
-		{0x4000, "a_same"}, // same rank and length: lexical order
+		{0x1020, ""},             // past the end of a sized symbol
+		{0x1040, "label"},        // zero size: up to the next symbol
+		{0x107f, "label"},        //
+		{0x1080, "next"},         //
+		{0x1090, ""},             // gap
+		{0x1f00, "tail"},         // zero size, last in its section:
+		{0x1fff, "tail"},         // up to the section end
+		{0x2000, ""},             //
+		{0x3000, "abs"},          // zero size, no section: up to the next symbol
+		{0x5000, ""},             // zero size, no section, last: nothing
+		{0x4000, "a_same"},       // same rank and length: lexical order
+		{0x4100, "write_longer"}, // fewer leading underscores first
+		{0x4200, "local_alias"},  // local over weak
+		{0x4300, "open64"},       // then the longer name
 	}
 	for _, tt := range tests {
 		got, ok := tab.lookup(tt.addr)

@@ -13,7 +13,7 @@ func FuzzBinary(f *testing.F) {
 	f.Add([]byte("\x7fELF"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := readBinary("fuzz.elf", bytes.NewReader(data), int64(len(data)), "")
+		b, err := readBinary("fuzz.elf", bytes.NewReader(data), int64(len(data)), "", []string{})
 		if err != nil {
 			return
 		}

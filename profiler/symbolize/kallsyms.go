@@ -32,6 +32,7 @@ func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
 	type ksym struct {
 		addr uint64
 		name string
+		rank int
 	}
 	var syms []ksym
 	sc := bufio.NewScanner(r)
@@ -50,7 +51,8 @@ func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kallsyms line %d: address %q: %w", n, f[0], err)
 		}
-		switch f[1][0] {
+		typ := f[1][0]
+		switch typ {
 		case 't', 'T', 'w', 'W':
 		default:
 			continue
@@ -58,7 +60,7 @@ func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
 		if addr != 0 {
 			hidden = false
 		}
-		syms = append(syms, ksym{addr, f[2]})
+		syms = append(syms, ksym{addr, f[2], bindRank(typ == 'T', typ == 'w' || typ == 'W')})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("kallsyms: %w", err)
@@ -69,11 +71,17 @@ func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
 	if hidden {
 		return nil, fmt.Errorf("kallsyms: %w", ErrKallsymsHidden)
 	}
-	sort.SliceStable(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
+	sort.Slice(syms, func(i, j int) bool {
+		a, b := syms[i], syms[j]
+		if a.addr != b.addr {
+			return a.addr < b.addr
+		}
+		return betterAlias(a.rank, a.name, b.rank, b.name)
+	})
 	k := &Kallsyms{addrs: make([]uint64, 0, len(syms)), names: make([]string, 0, len(syms))}
 	for _, s := range syms {
 		if n := len(k.addrs); n > 0 && k.addrs[n-1] == s.addr {
-			continue // first alias listed wins
+			continue // the preferred alias came first
 		}
 		k.addrs = append(k.addrs, s.addr)
 		k.names = append(k.names, s.name)

@@ -8,8 +8,9 @@ import (
 )
 
 func TestParseKallsyms(t *testing.T) {
-	const good = `ffffffff81000000 T _stext
+	const good = `ffffffff81000000 t __stext_alias
 ffffffff81000000 T _text
+ffffffff81000000 T _stext
 ffffffff81000100 t helper
 ffffffff81002000 D some_data
 ffffffffc0001000 t mod_fn	[ext4]
@@ -25,7 +26,7 @@ ffffffffc0001000 t mod_fn	[ext4]
 		addr uint64
 		want string
 	}{
-		{0xffffffff81000000, "_stext"},
+		{0xffffffff81000000, "_stext"}, // global, then longer
 		{0xffffffff810000ff, "_stext"},
 		{0xffffffff81000100, "helper"},
 		{0xffffffff81002000, "helper"}, // data symbols are not functions

@@ -67,7 +67,7 @@ func TestMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			data := tt.damage(append([]byte{}, orig...))
-			b, err := readBinary("damaged.elf", bytes.NewReader(data), int64(len(data)), "")
+			b, err := readBinary("damaged.elf", bytes.NewReader(data), int64(len(data)), "", []string{})
 			if tt.openErr != "" {
 				var fe *FileError
 				if err == nil || !strings.Contains(err.Error(), tt.openErr) || !errors.As(err, &fe) || fe.Path != "damaged.elf" {

@@ -10,6 +10,10 @@ type Options struct {
 	// kernel addresses; usually "/proc/kallsyms". Empty leaves kernel
 	// addresses unnamed.
 	KallsymsPath string
+	// DebugDirs are searched for separate debug files of binaries
+	// without symbols or DWARF of their own; nil means
+	// DefaultDebugDirs, an empty slice disables the search.
+	DebugDirs []string
 }
 
 // Symbolizer opens binaries and keeps them, decoded, for the lookups of a
@@ -55,7 +59,13 @@ func (s *Symbolizer) Open(path, buildID string) (*Binary, error) {
 		s.files[k] = e
 	}
 	s.mu.Unlock()
-	e.once.Do(func() { e.b, e.err = openBinary(path, buildID) })
+	e.once.Do(func() {
+		dirs := s.opts.DebugDirs
+		if dirs == nil {
+			dirs = DefaultDebugDirs
+		}
+		e.b, e.err = openBinary(path, buildID, dirs)
+	})
 	return e.b, e.err
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 )
 
 var sink int
@@ -34,11 +35,15 @@ func cold(n int) int { // MARK:cold
 }
 
 func main() {
+	n := 1000
 	if len(os.Args) > 1 {
+		n, _ = strconv.Atoi(os.Args[1])
+	}
+	if len(os.Args) > 2 {
 		// Report the runtime addresses, then wait, so a test can read
 		// /proc/PID/maps while the program is alive.
 		fmt.Printf("hot %#x\ncold %#x\nend\n", reflect.ValueOf(hot).Pointer(), reflect.ValueOf(cold).Pointer())
 		bufio.NewReader(os.Stdin).ReadByte()
 	}
-	sink = hot(1000) + cold(1000)
+	sink = hot(n) + cold(n)
 }
