@@ -89,6 +89,10 @@ type Builder struct {
 	unmapped            uint64 // frames in no known mapping
 	pidSamples          map[idKey]uint64
 
+	// addHook, when set (by tests), sees each sample with the location
+	// ids of its stack as Add made them.
+	addHook func(s *Sample, ids []int32)
+
 	// Symbolization state, filled by Profile.
 	resolved []resolved // by location index
 	// binaries holds the opened file of each symbolizable mapping, nil
@@ -216,6 +220,9 @@ func (b *Builder) Add(s *Sample) {
 	a := b.samples[i]
 	a.count++
 	a.value += period
+	if b.addHook != nil {
+		b.addHook(s, ids)
+	}
 }
 
 // location returns the index of the location of addr (already adjusted

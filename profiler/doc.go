@@ -26,46 +26,59 @@
 //
 // [Record] drives a Builder from a Stream. A source is adapted by mapping
 // its records onto the event types. For the perf_event ring-buffer reader
-// (package pmu/perfevent), in outline:
+// of package pmu/perfevent:
+//
+//	type perfStream struct {
+//		r      *perfevent.Reader
+//		sample profiler.Sample // reused: Record copies what it keeps
+//	}
 //
 //	func (s *perfStream) Next(ctx context.Context) (profiler.Event, error) {
 //		for {
-//			rec, err := s.r.ReadRecord(ctx) // io.EOF once the target exited and the ring is drained
+//			rec, err := s.r.ReadRecord(ctx) // io.EOF once the target exited and the rings are drained
 //			if err != nil {
 //				return nil, err
 //			}
+//			t := rec.Header().Identity.Time // sample_id_all trailer
 //			switch rec := rec.(type) {
 //			case *perfevent.SampleRecord:
 //				s.sample = profiler.Sample{
-//					IP: rec.IP, PID: int(rec.PID), TID: int(rec.TID),
-//					CPU: int(rec.CPU), VCPU: -1, Period: rec.Period, Time: rec.Time,
+//					IP: rec.IP, PID: int(rec.PID), TID: int(rec.TID), CPU: int(rec.CPU), VCPU: -1,
+//					Period: rec.Period, Time: rec.Time,
 //					Stack: profiler.CallchainStack(s.sample.Stack[:0], rec.IP, rec.Callchain),
 //				}
 //				return &s.sample, nil
-//			case *perfevent.Mmap2Record: // and MMAP
-//				return &profiler.MmapEvent{PID: int(rec.PID), TID: int(rec.TID), Mapping: profiler.Mapping{
-//					Start: rec.Addr, Limit: rec.Addr + rec.Len, Offset: rec.PgOff,
-//					File: rec.Filename, BuildID: rec.BuildIDHex()}}, nil // "" without MISC_MMAP_BUILD_ID
+//			case *perfevent.Mmap2Record:
+//				return &profiler.MmapEvent{PID: int(rec.PID), TID: int(rec.TID), Time: t, Mapping: profiler.Mapping{
+//					Start: rec.Addr, Limit: rec.Addr + rec.Len, Offset: rec.Pgoff,
+//					File: rec.Filename, BuildID: hex.EncodeToString(rec.BuildID)}}, nil
+//			case *perfevent.MmapRecord: // likewise, without a build ID
 //			case *perfevent.CommRecord:
-//				return &profiler.CommEvent{PID: int(rec.PID), TID: int(rec.TID), Comm: rec.Comm,
-//					Exec: rec.Misc&unix.PERF_RECORD_MISC_COMM_EXEC != 0}, nil
-//			case *perfevent.ForkRecord: // ExitRecord likewise, as *profiler.ExitEvent
-//				return &profiler.ForkEvent{PID: int(rec.PID), PPID: int(rec.PPID), TID: int(rec.TID), PTID: int(rec.PTID)}, nil
-//			case *perfevent.LostRecord: // and LOST_SAMPLES
-//				return &profiler.LostEvent{Count: rec.Lost}, nil
+//				return &profiler.CommEvent{PID: int(rec.PID), TID: int(rec.TID), Comm: rec.Comm, Exec: rec.Exec(), Time: t}, nil
+//			case *perfevent.ForkRecord:
+//				if rec.Header().Type == perfevent.RecordExit {
+//					return &profiler.ExitEvent{PID: int(rec.PID), PPID: int(rec.PPID), TID: int(rec.TID), PTID: int(rec.PTID), Time: rec.Time}, nil
+//				}
+//				return &profiler.ForkEvent{PID: int(rec.PID), PPID: int(rec.PPID), TID: int(rec.TID), PTID: int(rec.PTID), Time: rec.Time}, nil
+//			case *perfevent.LostRecord:
+//				return &profiler.LostEvent{Count: rec.Lost, Time: t}, nil
+//			case *perfevent.LostSamplesRecord:
+//				return &profiler.LostEvent{Count: rec.Lost, Time: t}, nil
 //			}
-//			// THROTTLE and other records carry nothing a profile needs.
+//			// THROTTLE and unknown records carry nothing a profile needs.
 //		}
 //	}
 //
-// The counter must be opened with sample_type IP|TID|TIME|CPU|PERIOD|
-// CALLCHAIN, mmap, mmap2 and comm (and comm_exec, task, sample_id_all),
-// and the reader must deliver records in time order: an MMAP before the
-// samples in the region it maps. One ring (per-task events with inherit
-// on cpu -1) is ordered by construction; per-CPU rings must be merged by
-// timestamp. For processes running before recording began, call
-// [Processes.SetMappings] with [ReadProcMaps], or let the Builder read
-// /proc/PID/maps on first sight (the default).
+// The sampler must be opened with sample_type IP|TID|TIME|CPU|PERIOD|
+// CALLCHAIN and with mmap, mmap2, comm, comm_exec, task and
+// sample_id_all, so that every record has a timestamp (build_id too, on
+// kernels that have it). The reader need not merge its per-CPU rings:
+// Record applies records in timestamp order within
+// [RecordOptions].Window, so a mapping is known before the samples taken
+// in it, and an exec does not rename samples taken before it. For
+// processes running before recording began, call [Processes.SetMappings]
+// with [ReadProcMaps], or let the Builder read /proc/PID/maps on first
+// sight (the default).
 //
 // The vpmu hypervisor adapts its virtual-PMI log the same way: a Sample
 // per virtual overflow with the guest RIP, the frame-pointer walk as

@@ -41,7 +41,7 @@ func ExampleRecord() {
 		&profiler.Sample{IP: 0x400200, PID: 7, TID: 7, CPU: 0, VCPU: -1, Period: 50000},
 		&profiler.LostEvent{Count: 1},
 	}
-	stats, err := profiler.Record(context.Background(), &events, b)
+	stats, err := profiler.Record(context.Background(), &events, b, profiler.RecordOptions{})
 	if err != nil {
 		panic(err)
 	}

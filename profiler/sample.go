@@ -41,6 +41,10 @@ type MmapEvent struct {
 	VM       string
 	PID, TID int
 	Mapping  Mapping
+	// Time is when it happened, on the samples' clock (perf's
+	// sample_id_all trailer), 0 when unknown; likewise in the other
+	// events.
+	Time uint64
 }
 
 // CommEvent says a thread got a new name (perf PERF_RECORD_COMM). Exec is
@@ -51,6 +55,7 @@ type CommEvent struct {
 	PID, TID int
 	Comm     string
 	Exec     bool
+	Time     uint64
 }
 
 // ForkEvent says thread TID of process PID was created by thread PTID of
@@ -58,18 +63,21 @@ type CommEvent struct {
 type ForkEvent struct {
 	VM                   string
 	PID, PPID, TID, PTID int
+	Time                 uint64
 }
 
 // ExitEvent says a thread exited (perf PERF_RECORD_EXIT).
 type ExitEvent struct {
 	VM                   string
 	PID, PPID, TID, PTID int
+	Time                 uint64
 }
 
 // LostEvent says the source dropped Count samples (perf PERF_RECORD_LOST
 // or LOST_SAMPLES: the ring buffer was full).
 type LostEvent struct {
 	Count uint64
+	Time  uint64
 }
 
 func (*Sample) event()    {}

@@ -102,7 +102,7 @@ func readSymtab(f *elf.File, bad map[*elf.Section]error) ([]rawSym, []error) {
 // buildSymtab sorts the candidates, keeps the preferred alias at each
 // address (see betterAlias) and computes each symbol's end.
 func buildSymtab(raw []rawSym) symtab {
-	sort.Slice(raw, func(i, j int) bool {
+	sort.SliceStable(raw, func(i, j int) bool {
 		a, b := raw[i], raw[j]
 		if a.addr != b.addr {
 			return a.addr < b.addr
@@ -162,8 +162,8 @@ func bindRank(global, weak bool) int {
 // betterAlias reports whether symbol a should name an address rather than
 // symbol b at the same address, by perf's rule so that profiles read the
 // same: lower rank (sized, then by binding), then fewer leading
-// underscores (memcpy over __memcpy), then the longer name, then the
-// lexically smaller one so the choice is deterministic.
+// underscores (memcpy over __memcpy), then the longer name. Callers sort
+// stably, so a full tie goes to the symbol listed first, as in perf.
 func betterAlias(rankA int, a string, rankB int, b string) bool {
 	if rankA != rankB {
 		return rankA < rankB
@@ -172,8 +172,5 @@ func betterAlias(rankA int, a string, rankB int, b string) bool {
 	if ua != ub {
 		return ua < ub
 	}
-	if len(a) != len(b) {
-		return len(a) > len(b)
-	}
-	return a < b
+	return len(a) > len(b)
 }

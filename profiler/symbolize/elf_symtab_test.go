@@ -38,7 +38,7 @@ func TestSymtabLookup(t *testing.T) {
 		{0x2000, ""},             //
 		{0x3000, "abs"},          // zero size, no section: up to the next symbol
 		{0x5000, ""},             // zero size, no section, last: nothing
-		{0x4000, "a_same"},       // same rank and length: lexical order
+		{0x4000, "b_same"},       // a full tie: the first listed
 		{0x4100, "write_longer"}, // fewer leading underscores first
 		{0x4200, "local_alias"},  // local over weak
 		{0x4300, "open64"},       // then the longer name

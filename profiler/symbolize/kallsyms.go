@@ -71,7 +71,7 @@ func ParseKallsyms(r io.Reader) (*Kallsyms, error) {
 	if hidden {
 		return nil, fmt.Errorf("kallsyms: %w", ErrKallsymsHidden)
 	}
-	sort.Slice(syms, func(i, j int) bool {
+	sort.SliceStable(syms, func(i, j int) bool {
 		a, b := syms[i], syms[j]
 		if a.addr != b.addr {
 			return a.addr < b.addr
