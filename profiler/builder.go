@@ -31,7 +31,8 @@ type Options struct {
 	// Period is the configured sampling period (events per sample, or
 	// nanoseconds for time events). It weighs samples that carry no
 	// period and becomes the profile's Period. 0 means the mean of the
-	// samples' periods (frequency mode).
+	// samples' periods (frequency mode); a sample with no period when
+	// this is 0 too weighs 1.
 	Period uint64
 	// Start is when recording began; zero means when NewBuilder ran.
 	Start time.Time
@@ -77,7 +78,7 @@ type Builder struct {
 	// mappingByID caches mappingIx by AddressSpace mapping id.
 	mappingByID map[uint64]int32
 	locs        []loc
-	locIx       map[locKey]int32
+	locIx       map[loc]int32
 	samples     []*aggSample
 	sampleIx    map[string]int32
 	key         []byte // scratch for sample keys
@@ -100,17 +101,12 @@ type Builder struct {
 	binaries map[int32]*symbolize.Binary
 	warnings []string
 	warned   map[string]bool
+	outside  map[string]int // per file, addresses outside its segments
 }
 
 // loc is a distinct location: an address in a mapping (or in none).
 type loc struct {
 	mapping int32 // index in Builder.mappings, -1 for none
-	addr    uint64
-	kernel  bool
-}
-
-type locKey struct {
-	mapping int32
 	addr    uint64
 	kernel  bool
 }
@@ -147,7 +143,7 @@ func NewBuilder(opts Options) (*Builder, error) {
 		procs:       procs,
 		mappingIx:   make(map[Mapping]int32),
 		mappingByID: make(map[uint64]int32),
-		locIx:       make(map[locKey]int32),
+		locIx:       make(map[loc]int32),
 		sampleIx:    make(map[string]int32),
 		pidSamples:  make(map[idKey]uint64),
 	}, nil
@@ -228,7 +224,7 @@ func (b *Builder) Add(s *Sample) {
 // location returns the index of the location of addr (already adjusted
 // for return addresses) in the sample's process.
 func (b *Builder) location(s *Sample, space *AddressSpace, addr uint64) int32 {
-	k := locKey{mapping: -1, addr: addr}
+	k := loc{mapping: -1, addr: addr}
 	switch {
 	case s.VM == "" && addr >= kernelStart:
 		k.kernel = true
@@ -252,7 +248,7 @@ func (b *Builder) location(s *Sample, space *AddressSpace, addr uint64) int32 {
 	if !ok {
 		i = int32(len(b.locs))
 		b.locIx[k] = i
-		b.locs = append(b.locs, loc(k))
+		b.locs = append(b.locs, k)
 	}
 	return i
 }

@@ -84,7 +84,12 @@ func (b *Builder) resolve(l loc) resolved {
 	}
 	vaddr, err := bin.Translate(m.Start, m.Offset, l.addr)
 	if err != nil {
-		b.warn(err.Error())
+		// Counted, not reported one by one: a broken frame-pointer
+		// walk can yield many such addresses.
+		if b.outside == nil {
+			b.outside = make(map[string]int)
+		}
+		b.outside[m.File]++
 		return resolved{}
 	}
 	frames, err := bin.Frames(vaddr)
@@ -108,7 +113,18 @@ func (b *Builder) warn(msg string) {
 // Warnings returns the problems met resolving samples, each once, as of
 // the last Profile: process maps that could not be read, files that could
 // not be opened or were damaged, addresses outside their file.
-func (b *Builder) Warnings() []string { return append([]string(nil), b.warnings...) }
+func (b *Builder) Warnings() []string {
+	w := append([]string(nil), b.warnings...)
+	files := make([]string, 0, len(b.outside))
+	for f := range b.outside {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		w = append(w, fmt.Sprintf("symbolize %s: %d addresses outside its loadable segments", f, b.outside[f]))
+	}
+	return w
+}
 
 // Write builds the profile and writes it gzip-compressed to w.
 func (b *Builder) Write(w io.Writer) error {
@@ -193,7 +209,8 @@ func (b *Builder) buildMappings(p *profile.Profile) []*profile.Mapping {
 	sort.SliceStable(order, func(i, j int) bool {
 		return b.mappings[order[i]].File == main && b.mappings[order[j]].File != main
 	})
-	// all[i] says whether every location of mapping i has the property.
+	// fl[i] says whether every location of mapping i got a function,
+	// file and line, and whether any was looked up in its file.
 	type flags struct{ funcs, files, lines, any bool }
 	fl := make([]flags, len(b.mappings))
 	for i := range fl {
@@ -279,7 +296,7 @@ func (b *Builder) buildLocations(p *profile.Profile, pm []*profile.Mapping) []*p
 }
 
 // addLost adds the lost samples as one sample at a pseudo-function,
-// weighted with the mean period (their own periods are unknown).
+// weighted with the profile's period (their own periods are unknown).
 func (b *Builder) addLost(p *profile.Profile) {
 	if b.lost == 0 {
 		return
@@ -301,15 +318,16 @@ func (b *Builder) addComments(p *profile.Profile) {
 	}
 	p.Comments = append(p.Comments, b.opts.Comments...)
 	if b.lost > 0 {
-		p.Comments = append(p.Comments, fmt.Sprintf("lost samples: %d of %d (the %s values of %s are estimated with the mean period %d)",
+		p.Comments = append(p.Comments, fmt.Sprintf("lost samples: %d of %d (their %s value under %s is an estimate: lost samples times the period %d)",
 			b.lost, b.lost+b.nSamples, b.opts.Event, LostFunction, b.period()))
 	}
 	if b.unmapped > 0 {
 		p.Comments = append(p.Comments, fmt.Sprintf("frames outside any known mapping: %d", b.unmapped))
 	}
-	for i, w := range b.warnings {
+	warnings := b.Warnings()
+	for i, w := range warnings {
 		if i == maxWarningComments {
-			p.Comments = append(p.Comments, fmt.Sprintf("... and %d more symbolization warnings", len(b.warnings)-i))
+			p.Comments = append(p.Comments, fmt.Sprintf("... and %d more warnings", len(warnings)-i))
 			break
 		}
 		p.Comments = append(p.Comments, "warning: "+w)
