@@ -244,21 +244,20 @@ func (b *Builder) location(s *Sample, space *AddressSpace, addr uint64) int32 {
 	default:
 		b.unmapped++
 	}
-	i, ok := b.locIx[k]
-	if !ok {
-		i = int32(len(b.locs))
-		b.locIx[k] = i
-		b.locs = append(b.locs, k)
-	}
-	return i
+	return intern(b.locIx, &b.locs, k)
 }
 
 func (b *Builder) mappingIndex(m Mapping) int32 {
-	i, ok := b.mappingIx[m]
+	return intern(b.mappingIx, &b.mappings, m)
+}
+
+// intern returns k's index in *list, appending k on first sight.
+func intern[K comparable](index map[K]int32, list *[]K, k K) int32 {
+	i, ok := index[k]
 	if !ok {
-		i = int32(len(b.mappings))
-		b.mappingIx[m] = i
-		b.mappings = append(b.mappings, m)
+		i = int32(len(*list))
+		index[k] = i
+		*list = append(*list, k)
 	}
 	return i
 }

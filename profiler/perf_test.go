@@ -239,7 +239,7 @@ func perfPipeline(t *testing.T, bin, hotName, arg string) {
 	want := perfScriptFrames(t, script)
 	outOfOrder := 0
 	for i, last := 0, uint64(0); i < len(events); i++ {
-		if tm := eventTime(events[i]); tm != 0 {
+		if tm := events[i].time(); tm != 0 {
 			if tm < last {
 				outOfOrder++
 			}

@@ -49,13 +49,13 @@ func (h *eventHeap) Pop() any {
 
 // push buffers a copy of ev: a Stream may reuse the event it returned.
 func (r *reorder) push(ev Event) {
-	t := eventTime(ev)
+	t := ev.time()
 	if t == 0 {
 		t = r.latest
 	}
 	r.latest = max(r.latest, t)
 	r.seq++
-	heap.Push(&r.h, pending{time: t, seq: r.seq, ev: cloneEvent(ev)})
+	heap.Push(&r.h, pending{time: t, seq: r.seq, ev: ev.clone()})
 }
 
 // next returns the oldest buffered event if it is older than the newest
@@ -68,49 +68,4 @@ func (r *reorder) next(all bool) (Event, bool) {
 		return nil, false
 	}
 	return heap.Pop(&r.h).(pending).ev, true
-}
-
-// eventTime returns an event's timestamp, 0 when unknown.
-func eventTime(ev Event) uint64 {
-	switch ev := ev.(type) {
-	case *Sample:
-		return ev.Time
-	case *MmapEvent:
-		return ev.Time
-	case *CommEvent:
-		return ev.Time
-	case *ForkEvent:
-		return ev.Time
-	case *ExitEvent:
-		return ev.Time
-	case *LostEvent:
-		return ev.Time
-	}
-	return 0
-}
-
-// cloneEvent copies an event and the slices it holds.
-func cloneEvent(ev Event) Event {
-	switch ev := ev.(type) {
-	case *Sample:
-		c := *ev
-		c.Stack = append([]uint64(nil), ev.Stack...)
-		return &c
-	case *MmapEvent:
-		c := *ev
-		return &c
-	case *CommEvent:
-		c := *ev
-		return &c
-	case *ForkEvent:
-		c := *ev
-		return &c
-	case *ExitEvent:
-		c := *ev
-		return &c
-	case *LostEvent:
-		c := *ev
-		return &c
-	}
-	return ev
 }

@@ -33,7 +33,12 @@ type Sample struct {
 
 // Event is one record of a [Stream]: *Sample, *MmapEvent, *CommEvent,
 // *ForkEvent, *ExitEvent or *LostEvent.
-type Event interface{ event() }
+type Event interface {
+	// time returns the event's timestamp, 0 when unknown.
+	time() uint64
+	// clone copies the event and the slices it holds.
+	clone() Event
+}
 
 // MmapEvent says a process mapped a region (perf PERF_RECORD_MMAP2 or
 // MMAP, or the VMM loading a guest program or library).
@@ -80,12 +85,23 @@ type LostEvent struct {
 	Time  uint64
 }
 
-func (*Sample) event()    {}
-func (*MmapEvent) event() {}
-func (*CommEvent) event() {}
-func (*ForkEvent) event() {}
-func (*ExitEvent) event() {}
-func (*LostEvent) event() {}
+func (e *Sample) time() uint64    { return e.Time }
+func (e *MmapEvent) time() uint64 { return e.Time }
+func (e *CommEvent) time() uint64 { return e.Time }
+func (e *ForkEvent) time() uint64 { return e.Time }
+func (e *ExitEvent) time() uint64 { return e.Time }
+func (e *LostEvent) time() uint64 { return e.Time }
+
+func (e *Sample) clone() Event {
+	c := *e
+	c.Stack = append([]uint64(nil), e.Stack...)
+	return &c
+}
+func (e *MmapEvent) clone() Event { c := *e; return &c }
+func (e *CommEvent) clone() Event { c := *e; return &c }
+func (e *ForkEvent) clone() Event { c := *e; return &c }
+func (e *ExitEvent) clone() Event { c := *e; return &c }
+func (e *LostEvent) clone() Event { c := *e; return &c }
 
 // perfContextMax is PERF_CONTEXT_MAX ((u64)-4095): callchain entries at or
 // above it are context markers (PERF_CONTEXT_KERNEL, _USER, _GUEST, ...),
