@@ -3,6 +3,7 @@ module github.com/vpmu/vpmu
 go 1.26.0
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/olekukonko/tablewriter v1.1.5
 	golang.org/x/sys v0.50.0
 )
