@@ -1,8 +1,10 @@
 package testutil
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -42,8 +44,24 @@ func RunWithFDCheck(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "fd check:", err)
 		os.Exit(1)
 	}
+	// Profiles the test binary writes (-test.cpuprofile, ...) stay open
+	// until it exits.
+	profiles := map[string]bool{}
+	for _, name := range []string{"test.cpuprofile", "test.memprofile", "test.blockprofile", "test.mutexprofile", "test.trace", "test.coverprofile"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			if abs, err := filepath.Abs(f.Value.String()); err == nil {
+				profiles[abs] = true
+			}
+			if dir := flag.Lookup("test.outputdir"); dir != nil && dir.Value.String() != "" {
+				profiles[filepath.Join(dir.Value.String(), f.Value.String())] = true
+			}
+		}
+	}
 	var leaked []string
 	for fd, target := range after {
+		if profiles[target] {
+			continue
+		}
 		if _, ok := before[fd]; ok {
 			continue
 		}
