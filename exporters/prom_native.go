@@ -1,0 +1,141 @@
+package exporters
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vpmu/vpmu/pmu"
+)
+
+// The native targets count with the Linux perf_event backend
+// (pmu/perfevent): a process (ProcessTarget), a cgroup or every CPU
+// (CPUSetTarget). They open their counters once, when created, and read
+// them on every scrape.
+
+// errTargetClosed is the error of reading a native target after Close.
+var errTargetClosed = errors.New("target closed")
+
+// nativeSlot is one event of a native target's spec: where it is
+// counted, or why it is not.
+type nativeSlot struct {
+	name  string
+	event pmu.Event
+	err   error // a *pmu.NotSupportedError when the event is not counted
+	group int   // index in nativeSet.groups when err is nil
+	index int   // position of the event in that group
+}
+
+// nativeGroup is one opened group: the events actually opened, which can
+// be fewer than written.
+type nativeGroup[C any] struct {
+	group   pmu.Group
+	counter C
+}
+
+// nativeSet is the opened spec of a native target, with counters of type
+// C (a process counter, or one counter per CPU).
+type nativeSet[C any] struct {
+	slots  []nativeSlot
+	groups []nativeGroup[C]
+}
+
+// openNative opens every group of spec with open. As in vpmu stat, a
+// group is reopened without each event the backend reports as not
+// supported, and that event's slot keeps the reason; any other error
+// closes what was opened and is returned.
+func openNative[C any](spec pmu.Spec, open func(pmu.Group) (C, error), closeC func(C) error) (*nativeSet[C], error) {
+	if len(spec.Groups) == 0 {
+		return nil, errors.New("no events to count")
+	}
+	s := &nativeSet[C]{}
+	for _, g := range spec.Groups {
+		pending := make([]int, 0, len(g.Events))
+		for _, e := range g.Events {
+			pending = append(pending, len(s.slots))
+			s.slots = append(s.slots, nativeSlot{name: e.String(), event: e, group: -1})
+		}
+		if err := s.openGroup(g.Explicit, pending, open); err != nil {
+			s.close(closeC)
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openGroup opens the pending slots as one group, dropping unsupported
+// events one at a time.
+func (s *nativeSet[C]) openGroup(explicit bool, pending []int, open func(pmu.Group) (C, error)) error {
+	for len(pending) > 0 {
+		g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
+		for i, si := range pending {
+			g.Events[i] = s.slots[si].event
+		}
+		c, err := open(g)
+		if err == nil {
+			for i, si := range pending {
+				s.slots[si].group, s.slots[si].index = len(s.groups), i
+			}
+			s.groups = append(s.groups, nativeGroup[C]{group: g, counter: c})
+			return nil
+		}
+		var ns *pmu.NotSupportedError
+		if !errors.As(err, &ns) {
+			return fmt.Errorf("open %s: %w", g, err)
+		}
+		k := -1
+		for i, si := range pending {
+			if e := s.slots[si].event; e.String() == ns.Event || e.Name == ns.Event {
+				k = i
+				break
+			}
+		}
+		if k < 0 || len(pending) == 1 {
+			// The backend did not say which event; none of them counts.
+			for _, si := range pending {
+				s.slots[si].err = err
+			}
+			return nil
+		}
+		s.slots[pending[k]].err = err
+		pending = append(pending[:k:k], pending[k+1:]...)
+	}
+	return nil
+}
+
+// counted reports whether any event is counted.
+func (s *nativeSet[C]) counted() bool { return len(s.groups) > 0 }
+
+// unsupported returns a row for each event that is not counted, with
+// the given labels.
+func (s *nativeSet[C]) unsupported(labels []Label) []Row {
+	var rows []Row
+	for _, sl := range s.slots {
+		if sl.err != nil {
+			rows = append(rows, Row{Labels: labels, Event: sl.name, Value: pmu.Value{Event: sl.event}, Err: sl.err})
+		}
+	}
+	return rows
+}
+
+// close closes every counter and returns the errors joined.
+func (s *nativeSet[C]) close(closeC func(C) error) error {
+	var errs []error
+	for _, g := range s.groups {
+		if err := closeC(g.counter); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", g.group, err))
+		}
+	}
+	s.groups = nil
+	return errors.Join(errs...)
+}
+
+// sumValues adds each value of src to dst, which has one value per
+// event: raw counts, enabled and running times are summed, the way perf
+// aggregates the CPUs or threads of a counter.
+func sumValues(dst, src []pmu.Value) {
+	for i := range dst {
+		dst[i].Raw += src[i].Raw
+		dst[i].Enabled += src[i].Enabled
+		dst[i].Running += src[i].Running
+	}
+}
