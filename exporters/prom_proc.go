@@ -185,12 +185,12 @@ func resolveCgroup(path string, mounts []cgroupMount) (dir, name string, err err
 			break
 		}
 	}
-	if filepath.IsAbs(clean) && checkDir(clean) == nil && !within(clean, m.point) {
-		return "", "", fmt.Errorf("%s is not in a cgroup hierarchy perf can count in: use the cgroup v2 hierarchy mounted at %s (or a v1 hierarchy with the perf_event controller)", clean, m.point)
-	}
 	rel := filepath.Clean("/" + path) // cannot climb above the root
 	dir = filepath.Join(m.point, rel)
 	if err := checkDir(dir); err != nil {
+		if filepath.IsAbs(clean) && checkDir(clean) == nil {
+			return "", "", fmt.Errorf("%s is not in a cgroup hierarchy perf can count in, nor a cgroup of the hierarchy mounted at %s (cgroup v2, or a v1 hierarchy with the perf_event controller)", clean, m.point)
+		}
 		return "", "", fmt.Errorf("%w (cgroup %q looked up in the hierarchy mounted at %s)", err, path, m.point)
 	}
 	return dir, filepath.Join("/", m.root, rel), nil

@@ -121,6 +121,7 @@ func TestResolveCgroup(t *testing.T) {
 		{path: filepath.Join(v1, "old"), dir: filepath.Join(v1, "old"), name: "/old"},
 		{path: v2, dir: v2, name: "/ns"},
 		{path: "jobs/a", dir: filepath.Join(v2, "jobs", "a"), name: "/ns/jobs/a"},
+		{path: "/", dir: v2, name: "/ns"},
 		{path: "/jobs/a/", dir: filepath.Join(v2, "jobs", "a"), name: "/ns/jobs/a"},
 		{path: "../../jobs/a", dir: filepath.Join(v2, "jobs", "a"), name: "/ns/jobs/a"},
 		{path: "jobs/b", err: "no such file"},
