@@ -47,6 +47,9 @@ type PromTarget interface {
 	// read: the collector then reports the target as failed and keeps
 	// serving the other targets. ctx carries the collector's read
 	// timeout.
+	//
+	// The collector is done with the returned slice when Collect
+	// returns, so a target may reuse it in its next Read.
 	Read(ctx context.Context) ([]Row, error)
 }
 

@@ -171,11 +171,12 @@ func (m *promMetric) Desc() *prometheus.Desc { return m.desc }
 
 func (m *promMetric) Write(out *dto.Metric) error {
 	out.Label = m.pairs
-	v := m.value
+	// The value is never changed after the metric is sent, so the
+	// written metric may point at it.
 	if m.counter {
-		out.Counter = &dto.Counter{Value: &v}
+		out.Counter = &dto.Counter{Value: &m.value}
 	} else {
-		out.Gauge = &dto.Gauge{Value: &v}
+		out.Gauge = &dto.Gauge{Value: &m.value}
 	}
 	return nil
 }

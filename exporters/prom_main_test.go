@@ -33,14 +33,23 @@ func TestMain(m *testing.M) {
 
 // runHelper runs helper h: "threads N" starts N extra threads that spin
 // (each locked to its OS thread), prints "ready", and then, for each
-// line "stop" on stdin, ends one of them; it exits when stdin closes.
+// line "stop" on stdin, ends one of them; "idle N" starts N threads that
+// block. Both exit when stdin closes.
 func runHelper(h string) {
+	// Keep the main thread for this goroutine: a goroutine locked to
+	// the main thread that exits does not end the thread (the runtime
+	// parks it), so "stop" would not make a thread exit.
+	runtime.LockOSThread()
 	name, arg, _ := strings.Cut(h, " ")
-	if name != "threads" {
+	n, _ := strconv.Atoi(arg)
+	switch name {
+	case "threads":
+	case "idle":
+		idleThreads(n)
+	default:
 		fmt.Fprintf(os.Stderr, "unknown helper %q\n", h)
 		os.Exit(2)
 	}
-	n, _ := strconv.Atoi(arg)
 	stops := make(chan bool)
 	started := make(chan bool)
 	for i := 0; i < n; i++ {
@@ -78,6 +87,25 @@ func runHelper(h string) {
 	os.Exit(0)
 }
 
+// idleThreads starts n threads that block, prints "ready" and exits
+// when stdin closes.
+func idleThreads(n int) {
+	started := make(chan bool)
+	for i := 0; i < n; i++ {
+		go func() {
+			runtime.LockOSThread()
+			started <- true
+			select {}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		<-started
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
 // helper is a running helper process.
 type helper struct {
 	cmd   *exec.Cmd
@@ -87,14 +115,19 @@ type helper struct {
 
 // startThreads starts the "threads" helper with n spinning threads and
 // waits until they run. The helper is killed at the end of the test.
-func startThreads(t testing.TB, n int) *helper {
+func startThreads(t testing.TB, n int) *helper { return startHelper(t, "threads", n) }
+
+// startIdleThreads starts the "idle" helper with n blocked threads.
+func startIdleThreads(t testing.TB, n int) *helper { return startHelper(t, "idle", n) }
+
+func startHelper(t testing.TB, name string, n int) *helper {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), helperEnv+"=threads "+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), helperEnv+"="+name+" "+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

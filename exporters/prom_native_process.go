@@ -34,13 +34,15 @@ type ProcessTarget struct {
 	vals    [][]pmu.Value   // per group, process mode
 	tvals   [][]perfevent.ThreadValues
 	closed  bool
+	reads   uint64 // Read calls, to check each thread once per read
 }
 
 // thread is what a per-thread target knows about one thread.
 type thread struct {
-	labels []Label // {tid, comm}
-	start  uint64
-	gone   bool
+	labels  []Label // {tid, comm}
+	start   uint64
+	gone    bool
+	checked uint64 // the read that last checked whether it exited
 }
 
 // ProcessOptions configures a ProcessTarget.
@@ -128,6 +130,7 @@ func (p *ProcessTarget) Read(ctx context.Context) ([]Row, error) {
 // read reads every group once.
 func (p *ProcessTarget) read(gone bool) ([]Row, error) {
 	rows := p.rows[:0]
+	p.reads++
 	if p.perThread {
 		for gi, g := range p.set.groups {
 			tv, err := g.counter.ReadThreads()
@@ -178,6 +181,9 @@ func nameOf(e pmu.Event) string { return e.String() }
 // start time the first time, and whether it has exited since.
 func (p *ProcessTarget) thread(tid int, processGone bool) *thread {
 	th, ok := p.threads[tid]
+	if ok && (th.gone || th.checked == p.reads) {
+		return th
+	}
 	dir := filepath.Join(p.procRoot, strconv.Itoa(p.pid), "task", strconv.Itoa(tid))
 	if !ok {
 		th = &thread{labels: ThreadLabels(tid, readComm(filepath.Join(dir, "comm")))}
@@ -191,8 +197,9 @@ func (p *ProcessTarget) thread(tid int, processGone bool) *thread {
 		}
 		p.threads[tid] = th
 	}
-	if !th.gone && (processGone || taskGone(filepath.Join(dir, "stat"), th.start, false)) {
-		th.gone = true
+	if !th.gone && th.checked != p.reads {
+		th.checked = p.reads
+		th.gone = processGone || taskGone(filepath.Join(dir, "stat"), th.start, false)
 	}
 	return th
 }

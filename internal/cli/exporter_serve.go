@@ -72,7 +72,11 @@ func serveExporter(env *Env, addr string, targets []nativeTarget) error {
 	for _, n := range notes {
 		log.Println(n)
 	}
-	log.Println(fmt.Sprintf("counting %d targets; serving http://%s/metrics", len(targets), ln.Addr()))
+	plural := "s"
+	if len(targets) == 1 {
+		plural = ""
+	}
+	log.Println(fmt.Sprintf("counting %d target%s; serving http://%s/metrics", len(targets), plural, ln.Addr()))
 
 	sigs := make(chan os.Signal, 1)
 	env.Notify(sigs, os.Interrupt, syscall.SIGTERM)
