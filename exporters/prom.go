@@ -31,7 +31,8 @@ type PromTarget interface {
 	// (Row.Labels: LabelTID and LabelComm, LabelVCPU, LabelCPU, or
 	// other names).
 	//
-	// Values are cumulative since the counters were opened. The rows
+	// Values are cumulative since the counters were opened. No two
+	// rows may have the same event and labels. The rows
 	// should come in the same order on every call (the collector pairs
 	// each row with the previous reading of the same event and labels,
 	// and is fastest when the order is stable); rows may appear, and

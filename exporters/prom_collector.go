@@ -62,10 +62,11 @@ type promTarget struct {
 	duration      *prometheus.Desc
 	errorsDesc    *prometheus.Desc
 
-	mu     sync.Mutex // serializes Read; guards the fields below
-	rows   []*promRow
-	next   []*promRow // scratch for the next rows
-	errors uint64
+	mu      sync.Mutex // serializes Read; guards the fields below
+	rows    []*promRow
+	next    []*promRow // scratch for the next rows
+	errors  uint64
+	removed bool // Remove was called: do not read it again
 }
 
 // NewPromCollector returns a collector of the targets. It fails if a
@@ -121,17 +122,28 @@ func (c *PromCollector) Add(t PromTarget) error {
 }
 
 // Remove removes a target (compared with ==) and reports whether it was
-// there. A Collect already reading it finishes first.
+// there. It waits for a Collect that is reading the target; once it
+// returns, the collector does not call the target again, so the caller
+// may close it.
 func (c *PromCollector) Remove(t PromTarget) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var found *promTarget
 	for i, pt := range c.targets {
 		if pt.t == t {
+			found = pt
 			c.targets = slices.Delete(c.targets, i, i+1)
-			return true
+			break
 		}
 	}
-	return false
+	c.mu.Unlock()
+	if found == nil {
+		return false
+	}
+	// A Collect may have taken the list before the deletion.
+	found.mu.Lock()
+	found.removed = true
+	found.mu.Unlock()
+	return true
 }
 
 // Targets returns the identities of the targets, in the order added.
@@ -199,6 +211,9 @@ func (b *promBatch) send(desc *prometheus.Desc, pairs []*dto.LabelPair, counter 
 func (c *PromCollector) collectTarget(pt *promTarget, ch chan<- prometheus.Metric) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
+	if pt.removed {
+		return
+	}
 	b := &promBatch{ch: ch, buf: make([]promMetric, 0, 8*len(pt.rows)+2)}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ReadTimeout)
 	start := c.opts.Now()
@@ -280,6 +295,10 @@ func (c *PromCollector) collectRow(pr *promRow, r *Row, b *promBatch) (readErr b
 		return true
 	}
 	v := r.Value
+	if pr.reason != ReasonStarved {
+		// Only starvation outlives an interval in which nothing ran.
+		pr.up, pr.reason = true, ""
+	}
 	pr.observe(v)
 	if errors.Is(r.Err, ErrTargetExited) {
 		pr.up, pr.reason = false, ReasonExited

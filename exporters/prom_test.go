@@ -158,6 +158,32 @@ func TestPromTargetError(t *testing.T) {
 		}
 	}
 
+	// Readable again (at the same reading, so nothing ran meanwhile):
+	// up again, and the error count stays.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("scrape 4: %v", err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			got := strings.Join(ls, ",") + " " + valueText(m.GetCounter().GetValue()+m.GetGauge().GetValue())
+			switch mf.GetName() {
+			case promUp:
+				if strings.Contains(got, "pid=7") && got != "event=task-clock,pid=7,target=process 1" {
+					t.Errorf("scrape 4: %s %s, want it up again", mf.GetName(), got)
+				}
+			case promErrors:
+				if strings.Contains(got, "pid=7") && got != "pid=7,target=process 2" {
+					t.Errorf("scrape 4: %s %s, want 2 errors", mf.GetName(), got)
+				}
+			}
+		}
+	}
+
 	// Served with ContinueOnError, the scrape succeeds without it.
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	rec := httptest.NewRecorder()
@@ -203,6 +229,7 @@ func TestPromConcurrentCollect(t *testing.T) {
 	}
 	// Targets come and go while scrapes run.
 	extra := &fakeTarget{info: PromTargetInfo{Kind: "system"}, reads: [][]Row{{reading(evCtxSwitches, []Label{CPULabel(1)}, 1, 1, 1)}}}
+	var readsAfterRemove int
 	for i := 0; i < 10; i++ {
 		if err := c.Add(extra); err != nil {
 			t.Fatal(err)
@@ -210,8 +237,17 @@ func TestPromConcurrentCollect(t *testing.T) {
 		if !c.Remove(extra) {
 			t.Fatal("Remove did not find the target just added")
 		}
+		extra.mu.Lock()
+		readsAfterRemove = extra.n
+		extra.mu.Unlock()
 	}
 	wg.Wait()
+	if extra.n != readsAfterRemove {
+		t.Errorf("the target was read %d times after Remove returned", extra.n-readsAfterRemove)
+	}
+	if c.Remove(extra) {
+		t.Error("Remove found a target removed before")
+	}
 	if ft.overlap.Load() || pt.overlap.Load() {
 		t.Error("a target was read by two scrapes at once")
 	}

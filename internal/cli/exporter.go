@@ -13,10 +13,10 @@ import (
 	"github.com/vpmu/vpmu/pmu/perfevent"
 )
 
-// exporterDefaultEvents are counted when no -e is given: the software
-// events perf stat shows, and its hardware events, which show as not
-// supported (with the reason) on a machine without a PMU.
-var exporterDefaultEvents = []string{"task-clock", "context-switches", "cpu-migrations", "page-faults", "cycles", "instructions", "branches", "branch-misses"}
+// exporterDefaultEvents are counted when no -e is given: vpmu stat's
+// defaults, whose hardware events show as not supported (with the
+// reason) on a machine without a PMU.
+var exporterDefaultEvents = defaultEvents
 
 var exporterUsage = `Usage: vpmu exporter --listen ADDR [-e SPEC]... [-p PID]... [--cgroup PATH]...
                      [--per-cpu] [--per-thread]
