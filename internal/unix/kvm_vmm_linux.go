@@ -32,6 +32,10 @@ var (
 	Statx      = unix.Statx
 	Getrandom  = unix.Getrandom
 	Dup        = unix.Dup
+	Getuid     = unix.Getuid
+	Geteuid    = unix.Geteuid
+	Getgid     = unix.Getgid
+	Getegid    = unix.Getegid
 )
 
 // Constants of host calls.
