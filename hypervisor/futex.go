@@ -1,7 +1,6 @@
 package hypervisor
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -16,20 +15,25 @@ type futexTable struct {
 	q  map[uint64][]*futexWaiter // FIFO per address
 }
 
-// futexWaiter is one thread waiting on a futex word.
+// futexWaiter is one thread parked on a futex word. The thread waits
+// off its VCPU without a goroutine; whoever ends the wait (a waker, the
+// timeout, an interrupt) removes the waiter from its queue first, under
+// futexTable.mu, so exactly one of them calls done.
 type futexWaiter struct {
+	ft     *futexTable
+	t      *Thread
 	addr   uint64 // current queue (changes on requeue); futexTable.mu
 	bitset uint32
-	woken  bool          // futexTable.mu
-	wake   chan struct{} // receives one value when woken
+	woken  bool        // futexTable.mu
+	timer  *time.Timer // the timeout, nil for none; set before the waiter is visible
 }
 
 func newFutexTable() *futexTable { return &futexTable{q: map[uint64][]*futexWaiter{}} }
 
 // enqueue atomically checks that the word at addr still holds val and
-// queues a waiter: EAGAIN if the value differs, EFAULT if unreadable,
-// EINVAL if unaligned.
-func (ft *futexTable) enqueue(mm *MM, addr uint64, val, bitset uint32) (*futexWaiter, error) {
+// queues t as a waiter with a timeout at deadline (zero: none): EAGAIN if
+// the value differs, EFAULT if unreadable, EINVAL if unaligned.
+func (ft *futexTable) enqueue(mm *MM, addr uint64, val, bitset uint32, t *Thread, deadline time.Time) (*futexWaiter, error) {
 	if addr&3 != 0 {
 		return nil, unix.EINVAL
 	}
@@ -42,34 +46,33 @@ func (ft *futexTable) enqueue(mm *MM, addr uint64, val, bitset uint32) (*futexWa
 	if cur != val {
 		return nil, unix.EAGAIN
 	}
-	w := &futexWaiter{addr: addr, bitset: bitset, wake: make(chan struct{}, 1)}
+	w := &futexWaiter{ft: ft, t: t, addr: addr, bitset: bitset}
+	if !deadline.IsZero() {
+		w.timer = time.AfterFunc(time.Until(deadline), func() {
+			if ft.cancel(w) {
+				w.done(unix.ETIMEDOUT)
+			}
+		})
+	}
 	ft.q[addr] = append(ft.q[addr], w)
 	return w, nil
 }
 
-// wait waits for w to be woken, until deadline (zero: none) or until ctx
-// is done: 0, ETIMEDOUT or EINTR. Runs off the VCPU.
-func (ft *futexTable) wait(ctx context.Context, w *futexWaiter, deadline time.Time) (uint64, error) {
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		tm := time.NewTimer(time.Until(deadline))
-		defer tm.Stop()
-		timeout = tm.C
+// interrupt ends the wait with EINTR unless it already ended.
+func (w *futexWaiter) interrupt() {
+	if w.ft.cancel(w) {
+		w.done(unix.EINTR)
 	}
-	select {
-	case <-w.wake:
-		return 0, nil
-	case <-timeout:
-		if ft.cancel(w) {
-			return 0, unix.ETIMEDOUT
-		}
-		return 0, nil // woken at the same time: the wake wins
-	case <-ctx.Done():
-		if ft.cancel(w) {
-			return 0, unix.EINTR
-		}
-		return 0, nil
+}
+
+// done ends the wait with err (nil: woken). Called once, by whoever took
+// the waiter off its queue, without futexTable.mu.
+func (w *futexWaiter) done(err error) {
+	if w.timer != nil {
+		w.timer.Stop()
 	}
+	w.t.unpark()
+	w.t.proc.vm.sched.wake(w.t, 0, err)
 }
 
 // cancel removes a waiter that was not woken; false if it was.
@@ -96,23 +99,30 @@ func (ft *futexTable) cancel(w *futexWaiter) bool {
 // returns how many it woke.
 func (ft *futexTable) wake(addr uint64, n int, bitset uint32) int {
 	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	return ft.wakeLocked(addr, n, bitset)
+	woken := ft.dequeue(addr, n, bitset)
+	ft.mu.Unlock()
+	for _, w := range woken {
+		w.done(nil)
+	}
+	return len(woken)
 }
 
-func (ft *futexTable) wakeLocked(addr uint64, n int, bitset uint32) int {
+// dequeue takes up to n waiters of addr whose bitset intersects bitset
+// off the queue and marks them woken. The caller calls done on each
+// after releasing mu. Called with mu held.
+func (ft *futexTable) dequeue(addr uint64, n int, bitset uint32) []*futexWaiter {
 	q := ft.q[addr]
-	woken := 0
+	var woken []*futexWaiter
 	rest := q[:0]
 	for _, w := range q {
-		if woken < n && w.bitset&bitset != 0 {
+		if len(woken) < n && w.bitset&bitset != 0 {
 			w.woken = true
-			w.wake <- struct{}{}
-			woken++
+			woken = append(woken, w)
 			continue
 		}
 		rest = append(rest, w)
 	}
+	clear(q[len(rest):])
 	if len(rest) == 0 {
 		delete(ft.q, addr)
 	} else {
@@ -129,19 +139,25 @@ func (ft *futexTable) requeue(mm *MM, from, to uint64, nwake, nmove int, cmp boo
 		return 0, unix.EINVAL
 	}
 	ft.mu.Lock()
-	defer ft.mu.Unlock()
 	if cmp {
 		cur, err := mm.atomicLoad32(from)
+		if err == nil && cur != val {
+			err = unix.EAGAIN
+		}
 		if err != nil {
+			ft.mu.Unlock()
 			return 0, err
 		}
-		if cur != val {
-			return 0, unix.EAGAIN
-		}
 	}
-	woken := ft.wakeLocked(from, nwake, ^uint32(0))
+	woken := ft.dequeue(from, nwake, ^uint32(0))
+	defer func() {
+		for _, w := range woken {
+			w.done(nil)
+		}
+	}()
+	defer ft.mu.Unlock()
 	if from == to {
-		return woken, nil
+		return len(woken), nil
 	}
 	q := ft.q[from]
 	k := min(nmove, len(q))
@@ -154,5 +170,5 @@ func (ft *futexTable) requeue(mm *MM, from, to uint64, nwake, nmove int, cmp boo
 	} else {
 		ft.q[from] = append([]*futexWaiter(nil), q[k:]...)
 	}
-	return woken + k, nil
+	return len(woken) + k, nil
 }

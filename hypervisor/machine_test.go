@@ -10,7 +10,7 @@ import (
 	"github.com/vpmu/vpmu/internal/unix"
 )
 
-func newTestMachine(t *testing.T, nvcpus int) *machine {
+func newTestMachine(t testing.TB, nvcpus int) *machine {
 	t.Helper()
 	testutil.MustHaveKVM(t)
 	m, err := newMachine(nvcpus, 1<<30, 0)
@@ -22,7 +22,7 @@ func newTestMachine(t *testing.T, nvcpus int) *machine {
 }
 
 // loadRawCode maps code at 0x400000 and a stack, and points VCPU v at it.
-func loadRawCode(t *testing.T, m *machine, v *kvm.VCPU, code []byte) {
+func loadRawCode(t testing.TB, m *machine, v *kvm.VCPU, code []byte) {
 	t.Helper()
 	const codeAt, stackAt = 0x400000, 0x500000
 	if _, err := m.mm.Mmap(mmapRequest{addr: codeAt, length: pageSize, prot: unix.PROT_READ | unix.PROT_EXEC, flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED}); err != nil {
@@ -40,7 +40,7 @@ func loadRawCode(t *testing.T, m *machine, v *kvm.VCPU, code []byte) {
 }
 
 // runUntilExit runs v until an exit other than EINTR.
-func runUntilExit(t *testing.T, v *kvm.VCPU) kvm.Exit {
+func runUntilExit(t testing.TB, v *kvm.VCPU) kvm.Exit {
 	t.Helper()
 	for {
 		err := v.Run()

@@ -16,25 +16,27 @@ import (
 //
 // A timer goroutine enforces both time slices by kicking VCPUs.
 //
-// Locking: mu protects the run queue, every Thread's state and vcpu
-// fields, every vcpu's cur/pcpu/lastPCPU/since fields, and the slots.
-// Hooks are never called with mu held: a VCPU calls VCPUOut before it
-// gives its slot up and VCPUIn after it got one, ThreadOut before its
+// Locking: mu protects the run queue, every Thread's state, vcpu and
+// wake fields, every vcpu's cur/pcpu/lastPCPU/since fields, and the
+// slots. Hooks are never called with mu held: a VCPU calls VCPUOut before
+// it gives its slot up and VCPUIn after it got one, ThreadOut before its
 // thread becomes available to others and ThreadIn after taking it, so
 // hook calls are ordered the way the switches are.
+//
+// Waiting VCPUs (idle, or queued for a slot) sleep on their own parker,
+// never on a Go channel or condition variable (see parker).
 type scheduler struct {
 	vm    *VM
 	slice time.Duration
 
 	mu       sync.Mutex
-	idle     *sync.Cond // signalled when a thread becomes runnable or on stop
 	runq     []*Thread
+	idle     []*vcpu // VCPUs parked in pick, waiting for a thread
 	stopping bool
 	vcpus    []*vcpu
 
 	slots    []pcpuSlot
-	slotWait []*vcpu    // VCPUs waiting for a slot, FIFO
-	slotCond *sync.Cond // broadcast when a slot frees up
+	slotWait []*vcpu // VCPUs waiting for a slot, FIFO
 
 	wg        sync.WaitGroup
 	timerStop chan struct{}
@@ -42,10 +44,7 @@ type scheduler struct {
 }
 
 func newScheduler(vm *VM, pcpus int) *scheduler {
-	s := &scheduler{vm: vm, slice: vm.cfg.TimeSlice, slots: make([]pcpuSlot, pcpus)}
-	s.idle = sync.NewCond(&s.mu)
-	s.slotCond = sync.NewCond(&s.mu)
-	return s
+	return &scheduler{vm: vm, slice: vm.cfg.TimeSlice, slots: make([]pcpuSlot, pcpus)}
 }
 
 // start launches one goroutine per VCPU and the time-slice timer.
@@ -80,8 +79,9 @@ func (s *scheduler) wait() {
 	}
 	s.stopping = true
 	close(s.timerStop)
-	s.idle.Broadcast()
-	s.slotCond.Broadcast()
+	for _, v := range s.vcpus {
+		v.parker.unpark()
+	}
 	s.mu.Unlock()
 	s.wg.Wait()
 }
@@ -97,8 +97,30 @@ func (s *scheduler) makeRunnable(t *Thread) {
 	}
 	t.state = threadRunnable
 	s.runq = append(s.runq, t)
-	s.idle.Signal()
+	var wake *vcpu
+	if n := len(s.idle); n > 0 {
+		wake = s.idle[n-1]
+		s.idle = s.idle[:n-1]
+	}
 	s.mu.Unlock()
+	if wake != nil {
+		wake.parker.unpark()
+	}
+}
+
+// wake ends t's wait with a system-call result and makes it runnable.
+// If t has not finished leaving its VCPU yet (a futex wake that raced
+// with the wait), the result is kept for afterOut.
+func (s *scheduler) wake(t *Thread, ret uint64, err error) {
+	s.mu.Lock()
+	if t.state != threadBlocked {
+		t.woken, t.wokenRet, t.wokenErr = true, ret, err
+		s.mu.Unlock()
+		return
+	}
+	t.setSyscallResult(ret, err)
+	s.mu.Unlock()
+	s.makeRunnable(t)
 }
 
 // pick returns the next thread for v, waiting while there is none; an
@@ -113,7 +135,11 @@ func (s *scheduler) pick(v *vcpu) *Thread {
 			s.mu.Lock()
 			continue
 		}
-		s.idle.Wait()
+		s.idle = append(s.idle, v)
+		s.mu.Unlock()
+		v.parker.park()
+		s.mu.Lock()
+		s.removeIdle(v)
 	}
 	if s.stopping {
 		s.mu.Unlock()
@@ -140,16 +166,27 @@ func (s *scheduler) afterOut(v *vcpu, t *Thread, reason SwitchReason) {
 		s.mu.Unlock()
 		s.makeRunnable(t)
 	case SwitchBlocked:
+		if t.woken {
+			// Woken while still leaving the VCPU.
+			t.woken = false
+			t.setSyscallResult(t.wokenRet, t.wokenErr)
+			s.mu.Unlock()
+			s.makeRunnable(t)
+			return
+		}
 		t.state = threadBlocked
 		fn := t.pending
 		t.pending = nil
 		s.mu.Unlock()
+		if fn == nil {
+			// Parked on a wait object (futex): its waker calls wake.
+			return
+		}
 		ctx := t.startWait()
 		go func() {
 			ret, err := fn(ctx)
 			t.endWait()
-			t.setSyscallResult(ret, err)
-			s.makeRunnable(t)
+			s.wake(t, ret, err)
 		}()
 	case SwitchExited:
 		t.state = threadExited
@@ -157,6 +194,16 @@ func (s *scheduler) afterOut(v *vcpu, t *Thread, reason SwitchReason) {
 		t.exit()
 	default:
 		s.mu.Unlock()
+	}
+}
+
+// removeIdle takes v off the idle list. Called with mu held.
+func (s *scheduler) removeIdle(v *vcpu) {
+	for i, x := range s.idle {
+		if x == v {
+			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			return
+		}
 	}
 }
 

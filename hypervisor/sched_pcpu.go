@@ -30,23 +30,30 @@ func (v *vcpu) acquirePCPU() {
 				break
 			}
 		}
-		s.slotCond.Wait()
+		s.mu.Unlock()
+		v.parker.park()
+		s.mu.Lock()
 	}
 	s.slotWait = s.slotWait[1:]
+	var next *vcpu
+	if len(s.slotWait) > 0 {
+		// The next waiter may find another free slot.
+		next = s.slotWait[0]
+	}
+	if slot >= 0 {
+		s.slots[slot] = pcpuSlot{owner: v, since: time.Now()}
+		v.pcpu = slot
+	}
+	from := v.lastPCPU
+	s.mu.Unlock()
+	if next != nil {
+		next.parker.unpark()
+	}
 	if slot < 0 {
 		// Stopping with every slot taken cannot happen (stopping means
 		// no thread is left, so no VCPU holds a slot), but never spin.
-		s.slotCond.Broadcast()
-		s.mu.Unlock()
 		return
 	}
-	s.slots[slot] = pcpuSlot{owner: v, since: time.Now()}
-	from := v.lastPCPU
-	v.pcpu = slot
-	// The next waiter may find another free slot.
-	s.slotCond.Broadcast()
-	s.mu.Unlock()
-
 	if from >= 0 && from != slot {
 		v.vm.hooks.Migrate(v.id, from, slot)
 	}
@@ -78,8 +85,14 @@ func (v *vcpu) releasePCPU() {
 	s.mu.Lock()
 	s.slots[v.pcpu] = pcpuSlot{}
 	v.lastPCPU, v.pcpu = v.pcpu, -1
-	s.slotCond.Broadcast()
+	var next *vcpu
+	if len(s.slotWait) > 0 {
+		next = s.slotWait[0]
+	}
 	s.mu.Unlock()
+	if next != nil {
+		next.parker.unpark()
+	}
 }
 
 // yieldPCPU gives the slot up and queues for one again: the PCPU-level

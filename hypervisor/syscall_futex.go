@@ -1,7 +1,6 @@
 package hypervisor
 
 import (
-	"context"
 	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
@@ -69,11 +68,11 @@ func sysFutexFn(t *Thread, a SyscallArgs) (uint64, error) {
 			}
 			deadline = futexDeadline(ts, op)
 		}
-		w, err := ft.enqueue(t.proc.mm, addr, val, bitset)
+		w, err := ft.enqueue(t.proc.mm, addr, val, bitset, t, deadline)
 		if err != nil {
 			return 0, err
 		}
-		return t.block(func(ctx context.Context) (uint64, error) { return ft.wait(ctx, w, deadline) })
+		return t.park(w)
 	case futexWake, futexWakeBitset:
 		bitset := uint32(futexBitsetAny)
 		if op.cmd == futexWakeBitset {

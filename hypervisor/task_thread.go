@@ -74,6 +74,11 @@ type Thread struct {
 	// Scheduler state (sched.mu).
 	state threadState
 	vcpu  *vcpu
+	// woken holds a wake-up that came while the thread was still leaving
+	// its VCPU, with the system call's result.
+	woken    bool
+	wokenRet uint64
+	wokenErr error
 
 	// Set by a handler for the VCPU loop.
 	pending    blockFunc // see block
@@ -90,9 +95,18 @@ type Thread struct {
 	// cpuNanos is the guest time this thread ran, for CPU-time clocks.
 	cpuNanos atomic.Int64
 
-	// mu protects cancel, the cancel function of the current wait.
+	// mu protects cancel, the cancel function of the current goroutine
+	// wait, and waiter, the wait object of the current parked wait.
 	mu     sync.Mutex
 	cancel context.CancelFunc
+	waiter interruptible
+}
+
+// interruptible is a wait object a thread parks on without a goroutine
+// (a futex waiter). interrupt ends the wait early with EINTR, through
+// scheduler.wake, unless it already ended.
+type interruptible interface {
+	interrupt()
 }
 
 // TID returns the thread's id.
@@ -110,6 +124,24 @@ func (t *Thread) MM() *MM { return t.proc.mm }
 func (t *Thread) block(fn blockFunc) (uint64, error) {
 	t.pending = fn
 	return 0, errBlock
+}
+
+// park tells the VCPU loop that the current system call waits on w:
+// the thread leaves its VCPU and w's waker ends the wait with
+// scheduler.wake. Handlers return its result directly.
+func (t *Thread) park(w interruptible) (uint64, error) {
+	t.mu.Lock()
+	t.waiter = w
+	t.mu.Unlock()
+	t.pending = nil
+	return 0, errBlock
+}
+
+// unpark forgets the wait object once the wait ended.
+func (t *Thread) unpark() {
+	t.mu.Lock()
+	t.waiter = nil
+	t.mu.Unlock()
 }
 
 // startWait creates the context of a wait. It is cancelled by interrupt.
@@ -143,7 +175,11 @@ func (t *Thread) interrupt() {
 	if t.cancel != nil {
 		t.cancel()
 	}
+	w := t.waiter
 	t.mu.Unlock()
+	if w != nil {
+		w.interrupt()
+	}
 	t.proc.vm.sched.kickThread(t)
 }
 

@@ -32,6 +32,9 @@ type vcpu struct {
 	inGuest atomic.Bool
 	// kick holds pending kick reasons.
 	kick atomic.Uint32
+	// parker is where the goroutine sleeps when idle or waiting for a
+	// PCPU slot.
+	parker parker
 
 	// Scheduler state, protected by scheduler.mu.
 	cur         *Thread
