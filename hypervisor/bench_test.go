@@ -45,7 +45,9 @@ func BenchmarkSyscallGetpid(b *testing.B) { benchGuest(b, Config{}, "getpid", 20
 // BenchmarkThreadSwitch is the cost of a sched_yield that switches
 // between two guest threads on one VCPU (a system call, a thread switch
 // with FPU save and restore, and the scheduler).
-func BenchmarkThreadSwitch(b *testing.B) { benchGuest(b, Config{VCPUs: 1}, "yield", 20000, "ns/switch") }
+func BenchmarkThreadSwitch(b *testing.B) {
+	benchGuest(b, Config{VCPUs: 1}, "yield", 20000, "ns/switch")
+}
 
 // BenchmarkComputeLoop times the same compute-bound loop in the guest
 // and natively; the ratio of their ns/iter is the guest/native speed.
