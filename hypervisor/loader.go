@@ -115,8 +115,11 @@ func (p *Process) loadELF(path string, interp bool) (*elfPlan, uint64, error) {
 	if err != nil {
 		return nil, 0, &LoadError{Path: path, Err: err}
 	}
+	if st.IsDir() {
+		return nil, 0, &LoadError{Path: path, Err: fmt.Errorf("%w: is a directory", ErrNotELF)}
+	}
 	if !st.Mode().IsRegular() {
-		return nil, 0, &LoadError{Path: path, Err: fmt.Errorf("%w: %v is not a regular file", ErrNotELF, st.Mode().Type())}
+		return nil, 0, &LoadError{Path: path, Err: fmt.Errorf("%w: not a regular file", ErrNotELF)}
 	}
 	plan, err := parseELF(f, st.Size())
 	if err != nil {
