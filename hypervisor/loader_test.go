@@ -16,7 +16,7 @@ import (
 
 // phdr is a program header for makeELF.
 type phdr struct {
-	typ, flags                 uint32
+	typ, flags                uint32
 	off, vaddr, filesz, memsz uint64
 }
 

@@ -186,4 +186,3 @@ func FuzzSyscallDispatch(f *testing.F) {
 		}
 	})
 }
-
