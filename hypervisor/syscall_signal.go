@@ -6,15 +6,16 @@ import (
 	"github.com/vpmu/vpmu/internal/unix"
 )
 
-// Signal state, without delivery: rt_sigaction and rt_sigprocmask record
-// and report what the program sets, so that C libraries and runtimes
-// start up. Delivering signals (handlers, sigreturn, kill/tgkill,
-// sigaltstack, fatal-signal defaults beyond faults) is the signals
+// Signal state, without delivery: rt_sigaction, rt_sigprocmask and
+// sigaltstack record and report what the program sets, so that C libraries and runtimes
+// start up. Delivering signals (handlers, sigreturn, kill/tgkill, the
+// alternate stack, fatal-signal defaults beyond faults) is the signals
 // family's work; until then a fault is always fatal.
 
 func init() {
 	registerSyscall(sysRtSigaction, sysRtSigactionFn)
 	registerSyscall(sysRtSigprocmask, sysRtSigprocmaskFn)
+	registerSyscall(sysSigaltstack, sysSigaltstackFn)
 }
 
 const (
@@ -87,6 +88,62 @@ func sysRtSigprocmaskFn(t *Thread, a SyscallArgs) (uint64, error) {
 		var b [sigsetSize]byte
 		binary.LittleEndian.PutUint64(b[:], old)
 		return 0, t.proc.mm.CopyOut(a[2], b[:])
+	}
+	return 0, nil
+}
+
+// stack_t flags and sizes.
+const (
+	ssOnstack    = 1
+	ssDisable    = 2
+	ssAutodisarm = 1 << 31
+	stackTSize   = 24 // stack_t: ss_sp, ss_flags (+pad), ss_size
+	minSigStkSz  = 2048
+)
+
+// sigaltstack records the thread's alternate signal stack.
+type sigaltstack struct {
+	sp, size uint64
+	flags    uint32
+}
+
+func (s sigaltstack) encode() []byte {
+	b := make([]byte, stackTSize)
+	binary.LittleEndian.PutUint64(b[0:], s.sp)
+	binary.LittleEndian.PutUint32(b[8:], s.flags)
+	binary.LittleEndian.PutUint64(b[16:], s.size)
+	return b
+}
+
+func sysSigaltstackFn(t *Thread, a SyscallArgs) (uint64, error) {
+	old := t.altStack
+	if old.size == 0 {
+		old.flags = ssDisable
+	}
+	if a[0] != 0 {
+		var b [stackTSize]byte
+		if err := t.proc.mm.CopyIn(a[0], b[:]); err != nil {
+			return 0, err
+		}
+		ss := sigaltstack{
+			sp:    binary.LittleEndian.Uint64(b[0:]),
+			flags: binary.LittleEndian.Uint32(b[8:]),
+			size:  binary.LittleEndian.Uint64(b[16:]),
+		}
+		switch ss.flags &^ ssAutodisarm {
+		case 0, ssOnstack:
+			if ss.size < minSigStkSz {
+				return 0, unix.ENOMEM
+			}
+		case ssDisable:
+			ss = sigaltstack{}
+		default:
+			return 0, unix.EINVAL
+		}
+		t.altStack = ss
+	}
+	if a[1] != 0 {
+		return 0, t.proc.mm.CopyOut(a[1], old.encode())
 	}
 	return 0, nil
 }

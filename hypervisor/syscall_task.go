@@ -46,6 +46,7 @@ func init() {
 		return 0, nil
 	})
 	registerSyscall(sysArchPrctl, sysArchPrctlFn)
+	registerSyscall(sysPrctl, sysPrctlFn)
 }
 
 // exit finishes a thread that left its VCPU for good: the
@@ -206,6 +207,44 @@ func sysArchPrctlFn(t *Thread, a SyscallArgs) (uint64, error) {
 		return 0, t.proc.mm.WriteUint64(a[1], t.ctx.gsBase)
 	default:
 		// CET and other codes: not supported, as on a kernel without them.
+		return 0, unix.EINVAL
+	}
+}
+
+// prctl options handled here.
+const (
+	prSetName = 15
+	prGetName = 16
+	prSetVMA  = 0x53564d41
+	taskComm  = 16 // TASK_COMM_LEN
+)
+
+// sysPrctlFn implements the thread-name options and refuses PR_SET_VMA
+// as a kernel without CONFIG_ANON_VMA_NAME does (EINVAL; Go tries it).
+// Other options are reported and return EINVAL.
+func sysPrctlFn(t *Thread, a SyscallArgs) (uint64, error) {
+	switch a.Int(0) {
+	case prSetName:
+		// As strncpy_from_user(comm, 16): at most 15 bytes are kept.
+		name, err := t.proc.mm.ReadString(a[1], taskComm-1)
+		if err == unix.ENAMETOOLONG {
+			b := make([]byte, taskComm-1)
+			err = t.proc.mm.CopyIn(a[1], b)
+			name = string(b)
+		}
+		if err != nil {
+			return 0, err
+		}
+		t.name = name
+		return 0, nil
+	case prGetName:
+		b := make([]byte, taskComm)
+		copy(b, t.name)
+		return 0, t.proc.mm.CopyOut(a[1], b)
+	case prSetVMA:
+		return 0, unix.EINVAL
+	default:
+		t.proc.vm.reportUnimplemented(sysPrctl)
 		return 0, unix.EINVAL
 	}
 }

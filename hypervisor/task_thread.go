@@ -91,6 +91,8 @@ type Thread struct {
 	clearChildTID         uint64 // CLONE_CHILD_CLEARTID / set_tid_address
 	robustList, robustLen uint64
 	sigMask               uint64
+	altStack              sigaltstack
+	name                  string // PR_SET_NAME
 
 	// cpuNanos is the guest time this thread ran, for CPU-time clocks.
 	cpuNanos atomic.Int64
