@@ -53,6 +53,7 @@ func init() {
 // CLONE_CHILD_CLEARTID wake-up, then the thread-group bookkeeping.
 func (t *Thread) exit() {
 	p := t.proc
+	p.vm.log.Debug("thread exit", "tid", t.tid, "code", t.exitCode, "process_exiting", p.exiting.Load())
 	if !p.exiting.Load() && t.clearChildTID != 0 {
 		// As Linux's mm_release: clear the TID word and wake one waiter
 		// (pthread_join). Errors are ignored, as in Linux.
@@ -157,6 +158,7 @@ func sysCloneFn(t *Thread, a SyscallArgs) (uint64, error) {
 	if r.flags&cloneChildSettid != 0 {
 		t.proc.mm.WriteUint32(r.childTID, uint32(child.tid))
 	}
+	t.proc.vm.log.Debug("clone", "tid", t.tid, "child", child.tid, "flags", r.flags, "stack", r.stack, "rip", ctx.regs.RIP)
 	t.proc.vm.sched.makeRunnable(child)
 	return uint64(child.tid), nil
 }

@@ -134,8 +134,14 @@ func (t *Thread) block(fn blockFunc) (uint64, error) {
 func (t *Thread) park(w interruptible) (uint64, error) {
 	t.mu.Lock()
 	t.waiter = w
+	// Process.exit sets exiting before it interrupts threads under t.mu:
+	// either it sees w, or this sees exiting.
+	exiting := t.proc.exiting.Load()
 	t.mu.Unlock()
 	t.pending = nil
+	if exiting {
+		w.interrupt()
+	}
 	return 0, errBlock
 }
 

@@ -63,8 +63,9 @@ func TestGoStatic(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	nout, _, _ := runNative(t, nil, prog)
-	r := runGuest(t, Config{VCPUs: 2}, prog)
+	env := []string{"GOGC=off"}
+	nout, _, _ := runNative(t, env, prog)
+	r := runGuest(t, Config{VCPUs: 2, Env: env}, prog)
 	if r.err != nil || r.status.Int() != 0 || r.stdout != nout {
 		t.Fatalf("go guest: %v %v %q, native %q\n%s", r.status, r.err, r.stdout, nout, r.stderr)
 	}
