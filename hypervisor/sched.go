@@ -30,7 +30,7 @@ type scheduler struct {
 	slice time.Duration
 
 	mu       sync.Mutex
-	runq     []*Thread
+	runq     threadQueue
 	idle     []*vcpu // VCPUs parked in pick, waiting for a thread
 	stopping bool
 	vcpus    []*vcpu
@@ -96,7 +96,7 @@ func (s *scheduler) makeRunnable(t *Thread) {
 		return
 	}
 	t.state = threadRunnable
-	s.runq = append(s.runq, t)
+	s.runq.push(t)
 	var wake *vcpu
 	if n := len(s.idle); n > 0 {
 		wake = s.idle[n-1]
@@ -128,7 +128,7 @@ func (s *scheduler) wake(t *Thread, ret uint64, err error) {
 // scheduler stops.
 func (s *scheduler) pick(v *vcpu) *Thread {
 	s.mu.Lock()
-	for len(s.runq) == 0 && !s.stopping {
+	for s.runq.len() == 0 && !s.stopping {
 		if v.pcpu >= 0 {
 			s.mu.Unlock()
 			v.releasePCPU()
@@ -145,9 +145,7 @@ func (s *scheduler) pick(v *vcpu) *Thread {
 		s.mu.Unlock()
 		return nil
 	}
-	t := s.runq[0]
-	s.runq[0] = nil
-	s.runq = s.runq[1:]
+	t := s.runq.pop()
 	t.state = threadRunning
 	t.vcpu = v
 	v.cur = t
@@ -211,27 +209,17 @@ func (s *scheduler) removeIdle(v *vcpu) {
 func (s *scheduler) othersWaiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.runq) > 0
+	return s.runq.len() > 0
 }
 
 // processExiting removes p's queued threads, which exit without running.
 // Running threads were kicked and blocked ones interrupted by the caller.
 func (s *scheduler) processExiting(p *Process) {
 	s.mu.Lock()
-	var gone []*Thread
-	q := s.runq[:0]
-	for _, t := range s.runq {
-		if t.proc == p {
-			t.state = threadExited
-			gone = append(gone, t)
-			continue
-		}
-		q = append(q, t)
+	gone := s.runq.removeIf(func(t *Thread) bool { return t.proc == p })
+	for _, t := range gone {
+		t.state = threadExited
 	}
-	for i := len(q); i < len(s.runq); i++ {
-		s.runq[i] = nil
-	}
-	s.runq = q
 	s.mu.Unlock()
 	for _, t := range gone {
 		p.threadExited(t, ExitStatus{})
@@ -267,7 +255,7 @@ func (s *scheduler) timer() {
 func (s *scheduler) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.runq) > 0 {
+	if s.runq.len() > 0 {
 		for _, v := range s.vcpus {
 			if v.cur != nil && now.Sub(v.threadSince) >= s.slice {
 				v.requestKick(kickThread)

@@ -52,6 +52,11 @@ type vcpu struct {
 	// loadedGen.
 	loaded    *Thread
 	loadedGen uint64
+	// sysretPending is set when a system call returned through the
+	// syscall stub's sysretq (hardware KVM, CPL 0) and no exit has
+	// happened since: the VCPU may still sit on the stub's out, which KVM
+	// completes (skips) at the next entry.
+	sysretPending bool
 }
 
 func newVCPU(vm *VM, id int, k *kvm.VCPU) *vcpu {
@@ -203,16 +208,17 @@ func (v *vcpu) switchOut(t *Thread, reason SwitchReason, inThread bool) {
 
 // userRegs returns the current thread's user-mode registers from the
 // VCPU. ok is false when the VCPU is inside a VMM stub, where the
-// thread's context cannot be moved (not a safe point). On hardware KVM
-// a VCPU about to execute the syscall stub's sysretq is converted as the
-// sysretq would do it.
+// thread's context cannot be moved (not a safe point). On hardware KVM,
+// a VCPU returning from a system call through the stub's sysretq, before
+// or after KVM completed the stub's out, is converted as the sysretq
+// would do it.
 func (v *vcpu) userRegs() (kvm.Regs, bool) {
 	regs := v.run.Sync.Regs
 	cpl := v.run.Sync.Sregs.CS.Selector & 3
 	switch {
 	case cpl == 3 && (regs.RIP < vmmBase || regs.RIP >= vmmEnd):
 		return regs, true
-	case cpl == 0 && regs.RIP == syscallStubGVA+syscallStubOutLen:
+	case cpl == 0 && (regs.RIP == syscallStubGVA+syscallStubOutLen || regs.RIP == syscallStubGVA && v.sysretPending):
 		regs.RIP, regs.RFLAGS = regs.RCX, sysretFlags(regs.R11)
 		return regs, true
 	default:

@@ -40,6 +40,7 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 			v.crash(t, &GuestCrash{Kind: CrashInternal, Detail: err.Error()})
 			return SwitchExited, true
 		}
+		v.sysretPending = false
 		exit := kvm.DecodeExit(kvm.ExitReason(v.run.ExitReason), &v.run.ExitData)
 		hooks.AfterRun(v.id, exit.Reason)
 		d := classifyExit(exit)
@@ -74,8 +75,9 @@ func (v *vcpu) handleKicks(t *Thread) (SwitchReason, bool) {
 		return 0, false
 	}
 	if regs != v.run.Sync.Regs {
-		// Hardware KVM at the sysretq: take the user context now, so the
-		// thread can move.
+		// Hardware KVM returning through the sysretq: take the user
+		// context now, so the thread can move. KVM will not skip the out
+		// any more: RIP has changed.
 		v.setRegs(&regs)
 		s := v.run.Sync.Sregs
 		userSegments(&s)
@@ -133,6 +135,7 @@ func (v *vcpu) handleSyscall(t *Thread) (SwitchReason, bool) {
 	if t.ctxChanged == 0 && sregs.CS.Selector&3 == 0 {
 		regs.RAX = t.ctx.regs.RAX
 		v.setRegs(&regs)
+		v.sysretPending = true
 		return 0, false
 	}
 	v.setRegs(&t.ctx.regs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -170,5 +171,6 @@ func (vm *VM) Stats() Stats {
 		s.Unimplemented = append(s.Unimplemented, syscallName(nr))
 	}
 	vm.mu.Unlock()
+	sort.Strings(s.Unimplemented)
 	return s
 }
