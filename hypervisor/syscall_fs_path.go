@@ -169,4 +169,3 @@ func (t *Thread) faccessat(dirfd int, pathAddr uint64, mode int) (uint64, error)
 	}
 	return 0, nil
 }
-
