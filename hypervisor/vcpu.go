@@ -82,13 +82,13 @@ func (v *vcpu) loop() {
 		if v.pcpu < 0 {
 			v.acquirePCPU()
 		}
-		reason := SwitchExited
-		inThread := true
 		if err := v.switchIn(t); err != nil {
-			t.proc.exit(ExitStatus{Signal: unix.SIGKILL}, &GuestCrash{Kind: CrashInternal, TID: t.tid, VCPU: v.id, Detail: "load thread context: " + err.Error()})
-		} else {
-			reason, inThread = v.runThread(t)
+			// ThreadIn was not called, so no ThreadOut either.
+			v.crash(t, &GuestCrash{Kind: CrashInternal, Detail: "load thread context: " + err.Error()})
+			s.afterOut(v, t, SwitchExited)
+			continue
 		}
+		reason, inThread := v.runThread(t)
 		v.switchOut(t, reason, inThread)
 		s.afterOut(v, t, reason)
 	}

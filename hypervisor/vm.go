@@ -27,6 +27,10 @@ type VM struct {
 	sched *scheduler
 	vcpus []*vcpu
 
+	// runMu is held by Run from start to end; Close takes it before
+	// releasing the machine.
+	runMu sync.Mutex
+
 	mu     sync.Mutex // protects ran, closed, proc, unimpl
 	ran    bool
 	closed bool
@@ -78,9 +82,11 @@ func (vm *VM) Close() error {
 	vm.mu.Unlock()
 	if p != nil {
 		p.kill(unix.SIGKILL)
-		<-p.done
-		vm.sched.wait()
 	}
+	// Wait for a Run in progress to return (one still loading sees
+	// closed and stops).
+	vm.runMu.Lock()
+	defer vm.runMu.Unlock()
 	return vm.m.close()
 }
 
@@ -101,6 +107,8 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 		return ExitStatus{}, ErrVMUsed
 	}
 	vm.ran = true
+	vm.runMu.Lock()
+	defer vm.runMu.Unlock()
 	vm.mu.Unlock()
 
 	p, err := newProcess(vm)
@@ -113,6 +121,11 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 		return ExitStatus{}, err
 	}
 	vm.mu.Lock()
+	if vm.closed {
+		vm.mu.Unlock()
+		p.fds.closeAll()
+		return ExitStatus{}, ErrClosed
+	}
 	vm.proc = p
 	vm.mu.Unlock()
 

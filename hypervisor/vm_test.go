@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,4 +98,54 @@ func TestHelloStatic(t *testing.T) {
 	t.Logf("stats: %+v", r.stats)
 }
 
-var _ = os.Getpid
+
+// TestCloseKillsRun: Close during a run kills the program, waits for
+// Run to return and releases everything; Run and Close are then refused.
+func TestCloseKillsRun(t *testing.T) {
+	prog := buildC(t, "bench", "-pthread")
+	testutil.MustHaveKVM(t)
+	vm, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan ExitStatus)
+	go func() {
+		st, _ := vm.Run(context.Background(), prog, []string{prog, "loop", "100000000000"})
+		done <- st
+	}()
+	for vm.Stats().Syscalls < 5 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := vm.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-done; st.Signal != syscall.SIGKILL {
+		t.Errorf("status %v, want SIGKILL", st)
+	}
+	if _, err := vm.Run(context.Background(), prog, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close: %v", err)
+	}
+	if err := vm.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestRunContext: a cancelled context kills the program.
+func TestRunContext(t *testing.T) {
+	prog := buildC(t, "bench", "-pthread")
+	testutil.MustHaveKVM(t)
+	vm, err := New(Config{VCPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	st, err := vm.Run(ctx, prog, []string{prog, "loop", "100000000000"})
+	if err != nil || st.Signal != syscall.SIGKILL {
+		t.Errorf("Run = %v, %v; want killed by SIGKILL", st, err)
+	}
+	if _, err := vm.Run(context.Background(), prog, nil); !errors.Is(err, ErrVMUsed) {
+		t.Errorf("second Run: %v, want ErrVMUsed", err)
+	}
+}
