@@ -98,7 +98,6 @@ func TestHelloStatic(t *testing.T) {
 	t.Logf("stats: %+v", r.stats)
 }
 
-
 // TestCloseKillsRun: Close during a run kills the program, waits for
 // Run to return and releases everything; Run and Close are then refused.
 func TestCloseKillsRun(t *testing.T) {
