@@ -94,18 +94,20 @@ func sysGetrandomFn(t *Thread, a SyscallArgs) (uint64, error) {
 }
 
 func sysSchedGetaffinityFn(t *Thread, a SyscallArgs) (uint64, error) {
+	// Linux copies min(len, cpumask size) bytes, the mask size being
+	// whole longs for nr_cpu_ids: 8 bytes for the at most 64 VCPUs here.
+	const maskBytes = (MaxVCPUs + 63) / 64 * 8
 	size := a[1]
-	if size < 8 || size&7 != 0 {
+	if size < maskBytes || size&7 != 0 {
 		return 0, unix.EINVAL
 	}
-	// The guest may run on every VCPU.
-	nbytes := uint64(128) // Linux returns the size of its cpumask (nr_cpu_ids bits, rounded)
-	if size < nbytes {
-		nbytes = size
+	if pid := a.Int(0); pid != 0 && t.proc.thread(pid) == nil {
+		return 0, unix.ESRCH
 	}
-	mask := make([]byte, nbytes)
-	for i := 0; i < len(t.proc.vm.vcpus) && i/8 < len(mask); i++ {
+	// The guest may run on every VCPU.
+	mask := make([]byte, maskBytes)
+	for i := 0; i < len(t.proc.vm.vcpus); i++ {
 		mask[i/8] |= 1 << (i % 8)
 	}
-	return nbytes, t.proc.mm.CopyOut(a[2], mask)
+	return maskBytes, t.proc.mm.CopyOut(a[2], mask)
 }
