@@ -12,6 +12,7 @@ func TestPthreads(t *testing.T) {
 		{VCPUs: 2, PCPUs: 2},
 		{VCPUs: 3, PCPUs: 1},
 		{VCPUs: 4, PCPUs: 2, TimeSlice: 2e6},
+		{VCPUs: 2, PCPUs: 2, PinPCPUs: true},
 	} {
 		r := runGuest(t, cfg, prog)
 		if r.err != nil {
