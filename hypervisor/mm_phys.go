@@ -1,0 +1,111 @@
+package hypervisor
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vpmu/vpmu/internal/unix"
+)
+
+// errPhysExhausted is returned when guest-physical memory has no page
+// left to bind; system calls turn it into ENOMEM.
+var errPhysExhausted = errors.New("guest-physical memory exhausted")
+
+// physSlotSize is the size of each KVM memory slot. Slots are registered
+// as the allocator first reaches them, so KVM's per-slot metadata grows
+// with use.
+const physSlotSize = 1 << 30
+
+// slotAdder registers one memory slot with KVM. It is nil in tests that
+// exercise memory management without a VM.
+type slotAdder func(slot int, gpa uint64, host []byte) error
+
+// physMem is guest-physical memory: one host mapping reserved up front
+// with MAP_NORESERVE (the host backs a page on its first touch), handed
+// out page by page by a bump allocator. A page, once allocated, is never
+// freed: it stays bound to one guest-virtual page (mm_bind.go), and
+// "freeing" it only gives its host backing back (release), after which it
+// reads as zero.
+//
+// physMem is not safe for concurrent use; the MM's lock protects it.
+type physMem struct {
+	host    []byte
+	next    uint64 // bytes allocated so far
+	slots   int    // slots registered with KVM
+	addSlot slotAdder
+}
+
+// newPhysMem reserves size bytes (rounded up to whole slots) of host
+// address space.
+func newPhysMem(size uint64, addSlot slotAdder) (*physMem, error) {
+	size = (size + physSlotSize - 1) &^ (physSlotSize - 1)
+	host, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("reserve %d MiB of guest-physical memory: %w", size>>20, err)
+	}
+	return &physMem{host: host, addSlot: addSlot}, nil
+}
+
+// close unmaps the host reservation. KVM must no longer use it (the VM
+// is closed or its slots deleted).
+func (p *physMem) close() error {
+	if p.host == nil {
+		return nil
+	}
+	err := unix.Munmap(p.host)
+	p.host = nil
+	return err
+}
+
+// capacity is the number of bytes the reservation can hand out.
+func (p *physMem) capacity() uint64 { return uint64(len(p.host)) }
+
+// allocated is the number of bytes handed out.
+func (p *physMem) allocated() uint64 { return p.next }
+
+// alloc hands out n contiguous pages and returns the GPA of the first.
+// The pages read as zero.
+func (p *physMem) alloc(n uint64) (uint64, error) {
+	size := n * pageSize
+	if n == 0 || size/pageSize != n || p.next+size > uint64(len(p.host)) || p.next+size < p.next {
+		return 0, errPhysExhausted
+	}
+	off := p.next
+	for p.addSlot != nil && uint64(p.slots)*physSlotSize < off+size {
+		base := uint64(p.slots) * physSlotSize
+		if err := p.addSlot(p.slots, gpaBase+base, p.host[base:base+physSlotSize]); err != nil {
+			return 0, fmt.Errorf("add guest memory slot %d: %w", p.slots, err)
+		}
+		p.slots++
+	}
+	p.next += size
+	return gpaBase + off, nil
+}
+
+// bytes returns the host view of [gpa, gpa+n). The range must have been
+// allocated.
+func (p *physMem) bytes(gpa, n uint64) []byte {
+	off := gpa - gpaBase
+	return p.host[off : off+n : off+n]
+}
+
+// page returns the host view of the page at gpa.
+func (p *physMem) page(gpa uint64) []byte { return p.bytes(gpa&^pageMask, pageSize) }
+
+// release gives the host backing of n pages at gpa back to the host
+// (MADV_DONTNEED); they read as zero when next touched, by the guest or
+// the VMM. KVM's MMU notifier drops its translations of them.
+func (p *physMem) release(gpa, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	if err := unix.Madvise(p.bytes(gpa, n*pageSize), unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("madvise(MADV_DONTNEED) guest-physical %#x+%d pages: %w", gpa, n, err)
+	}
+	return nil
+}
+
+// allocTable implements ptMemory: a fresh page from the bump allocator
+// has never been touched and reads as zero.
+func (p *physMem) allocTable() (uint64, error) { return p.alloc(1) }

@@ -1,0 +1,188 @@
+package hypervisor
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/vpmu/vpmu/internal/unix"
+)
+
+// newFakeProcess builds a process whose VM has an address space but no
+// KVM and no running scheduler, for driving system-call handlers
+// directly. It maps 16 pages of read-write memory at the returned
+// address.
+func newFakeProcess(t testing.TB) (*Thread, uint64) {
+	t.Helper()
+	cfg, err := Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, err := newMM(1<<30, cfg.MemBytes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := &VM{cfg: cfg, log: cfg.Logger, hooks: cfg.Hooks, m: &machine{mm: mm, xsaveSize: 4096}, unimpl: map[int]bool{}}
+	vm.sched = newScheduler(vm, 1)
+	p, err := newProcess(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.fds.closeAll()
+		mm.close()
+	})
+	mm.setBrk(0x600000)
+	a, err := mm.Mmap(anon(16*pageSize, rw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.newThread(threadContext{}), a
+}
+
+func TestSyscallTable(t *testing.T) {
+	n := 0
+	for nr, fn := range syscallTable {
+		if fn != nil {
+			n++
+			if syscallNames[nr] == "" {
+				t.Errorf("handler for unnamed system call %d", nr)
+			}
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d system calls registered", n)
+	}
+	if got := syscallName(sysNewfstatat); got != "newfstatat" {
+		t.Errorf("syscallName(262) = %q", got)
+	}
+	if got := syscallName(100000); got != "syscall_100000" {
+		t.Errorf("syscallName(100000) = %q", got)
+	}
+}
+
+func TestUnimplementedSyscall(t *testing.T) {
+	th, _ := newFakeProcess(t)
+	for i := 0; i < 3; i++ {
+		if _, err := th.dispatchSyscall(sysAcct, SyscallArgs{}); !errors.Is(err, unix.ENOSYS) {
+			t.Fatalf("acct: %v, want ENOSYS", err)
+		}
+	}
+	if _, err := th.dispatchSyscall(1<<40, SyscallArgs{}); !errors.Is(err, unix.ENOSYS) {
+		t.Fatalf("huge number: %v, want ENOSYS", err)
+	}
+	if _, err := th.dispatchSyscall(sysRseq, SyscallArgs{}); !errors.Is(err, unix.ENOSYS) {
+		t.Fatalf("rseq: %v, want ENOSYS", err)
+	}
+	st := th.proc.vm.unimpl
+	if len(st) != 2 || !st[sysAcct] {
+		t.Errorf("reported unimplemented: %v, want acct and the huge number only (rseq is deliberate)", st)
+	}
+}
+
+func TestDecodeTimespec(t *testing.T) {
+	enc := func(sec, nsec int64) []byte { return timespec{sec, nsec}.encode() }
+	for _, tc := range []struct {
+		b  []byte
+		ok bool
+	}{
+		{enc(1, 5), true},
+		{enc(0, 999999999), true},
+		{enc(0, 1e9), false},
+		{enc(-1, 0), false},
+		{enc(0, -1), false},
+	} {
+		ts, err := decodeTimespec(tc.b)
+		if (err == nil) != tc.ok {
+			t.Errorf("decodeTimespec(%+v) err = %v, want ok=%v", ts, err, tc.ok)
+		}
+	}
+	if n := (timespec{sec: 1 << 62}).nanos(); n != 1<<63-1 {
+		t.Errorf("huge timespec = %d ns, want saturation", n)
+	}
+}
+
+func TestDecodeClone(t *testing.T) {
+	glibc := uint64(cloneVM | cloneFS | cloneFiles | cloneSighand | cloneThread | cloneSysvsem |
+		cloneSettls | cloneParentSettid | cloneChildCleartid)
+	if _, err := decodeClone(SyscallArgs{glibc}); err != nil {
+		t.Errorf("glibc's thread flags refused: %v", err)
+	}
+	if _, err := decodeClone(SyscallArgs{17 /* SIGCHLD: fork */}); !errors.Is(err, unix.ENOSYS) {
+		t.Errorf("fork: %v, want ENOSYS", err)
+	}
+	if _, err := decodeClone(SyscallArgs{cloneThread | cloneVM}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("CLONE_THREAD without CLONE_SIGHAND: %v, want EINVAL", err)
+	}
+	if _, err := decodeClone(SyscallArgs{glibc | cloneNewNS}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("thread with CLONE_NEWNS: %v, want EINVAL", err)
+	}
+}
+
+func FuzzSyscallArgs(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0}, 1, 0x80|9, uint64(0x3d0f00))
+	f.Fuzz(func(t *testing.T, b []byte, count, op int, flags uint64) {
+		if len(b) >= timespecSize {
+			if ts, err := decodeTimespec(b); err == nil && (ts.nsec < 0 || ts.nsec >= 1e9 || ts.sec < 0 || ts.nanos() < 0) {
+				t.Fatalf("invalid timespec accepted: %+v", ts)
+			}
+		}
+		if iovs, err := decodeIovecs(b, count); err == nil {
+			var total uint64
+			for _, v := range iovs {
+				total += v.len
+			}
+			if len(iovs) != count || total > 1<<63-1 {
+				t.Fatalf("iovecs accepted: %d of %d, total %d", len(iovs), count, total)
+			}
+		}
+		if fo, err := decodeFutexOp(op); err == nil && fo.realtime && fo.cmd != futexWait && fo.cmd != futexWaitBitset {
+			t.Fatalf("CLOCK_REALTIME accepted with op %d", fo.cmd)
+		}
+		if r, err := decodeClone(SyscallArgs{flags}); err == nil && r.flags&cloneThreadFlags != cloneThreadFlags {
+			t.Fatalf("clone flags %#x accepted", flags)
+		}
+	})
+}
+
+// FuzzSyscallDispatch drives the registered handlers with arbitrary
+// arguments, some pointing into mapped guest memory, on a process without
+// KVM: no input may panic the VMM, and the results must be valid system
+// call returns.
+func FuzzSyscallDispatch(f *testing.F) {
+	f.Add(uint16(sysWrite), uint64(1), uint64(1), uint64(16), uint64(0), uint64(0), uint64(0), []byte("hello"))
+	f.Add(uint16(sysMmap), uint64(0), uint64(8192), uint64(3), uint64(0x22), uint64(0), uint64(0), []byte{})
+	f.Add(uint16(sysFutex), uint64(1), uint64(0x80), uint64(0), uint64(0), uint64(0), uint64(0), []byte{})
+	f.Add(uint16(sysOpenat), uint64(0xffffff9c), uint64(1), uint64(0), uint64(0), uint64(0), uint64(0), []byte("/etc/hostname\x00"))
+	f.Add(uint16(sysClone), uint64(0x3d0f00), uint64(1), uint64(1), uint64(1), uint64(0), uint64(0), []byte{})
+	f.Fuzz(func(t *testing.T, nr uint16, a0, a1, a2, a3, a4, a5 uint64, mem []byte) {
+		th, base := newFakeProcess(t)
+		if len(mem) > 0 {
+			th.proc.mm.CopyOut(base, mem[:min(len(mem), 16*pageSize)])
+		}
+		// Small odd values become pointers into the mapped memory.
+		args := SyscallArgs{a0, a1, a2, a3, a4, a5}
+		for i, a := range args {
+			if a&1 == 1 && a < 2*16*pageSize {
+				args[i] = base + a/2
+			}
+		}
+		n := uint64(nr) % uint64(len(syscallTable))
+		switch n {
+		case sysExit, sysExitGroup:
+			return // they end the thread: nothing to check here
+		}
+		ret, err := th.dispatchSyscall(n, args)
+		switch {
+		case err == nil, errors.Is(err, errBlock):
+		default:
+			var e unix.Errno
+			if !errors.As(err, &e) {
+				t.Fatalf("%s(%#x): non-errno error %v", syscallName(int(n)), args, err)
+			}
+			if r := syscallReturn(ret, err, nil); int64(r) >= 0 || int64(r) < -4095 {
+				t.Fatalf("%s: error %v encodes as %#x", syscallName(int(n)), err, r)
+			}
+		}
+	})
+}
