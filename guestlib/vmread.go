@@ -52,7 +52,11 @@ func (ps pageSet) readSlots(slots []int32, vals []uint64) (mult, shift uint32, r
 				if inGuest {
 					switch virt.SourceKind(atomic.LoadUint32(&s.Kind)) {
 					case virt.SourceTSC:
-						pstar += tsc - atomic.LoadUint64(&s.Start)
+						// A start ahead of the TSC (an entry faster
+						// than calibrated) counts as nothing yet.
+						if d := tsc - atomic.LoadUint64(&s.Start); int64(d) > 0 {
+							pstar += d
+						}
 					case virt.SourceRDPMC:
 						d := rdpmc(atomic.LoadUint32(&s.Index)) - atomic.LoadUint64(&s.Start)
 						if w := atomic.LoadUint32(&s.Width); w > 0 && w < 64 {

@@ -41,6 +41,8 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Hooks observe thread and VCPU switches (nil: none).
 	Hooks Hooks
+	// VPMU configures the virtual PMU (on by default).
+	VPMU VPMUConfig
 	// Logger receives diagnostics such as unimplemented system calls
 	// (nil: discard).
 	Logger *slog.Logger

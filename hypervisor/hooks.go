@@ -82,3 +82,15 @@ func (NopHooks) ThreadOut(tid, vcpu int, reason SwitchReason) {}
 func (NopHooks) BeforeRun(vcpu int)                           {}
 func (NopHooks) AfterRun(vcpu int, exit kvm.ExitReason)       {}
 func (NopHooks) OnSyscall(tid, vcpu, nr int)                  {}
+
+// ThreadHooks is implemented by Hooks that also want to hear about guest
+// threads being created and going away. ThreadCreated(parent, child,
+// flags) comes when clone made child (parent 0 and flags 0 for the
+// program's first thread), before child runs; ThreadExited(tid) once
+// for every thread that was created, after its last ThreadOut. They are
+// called on the creating or exiting thread's goroutine, not necessarily
+// a VCPU's.
+type ThreadHooks interface {
+	ThreadCreated(parent, child int, flags uint64)
+	ThreadExited(tid int)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vpmu/vpmu/internal/unix"
+	"github.com/vpmu/vpmu/pmu/virt"
 )
 
 // A syscallFunc implements one system call. It runs on the calling
@@ -51,6 +52,9 @@ func syscallName(nr int) string {
 // dispatchSyscall runs system call nr. Unknown and unimplemented calls
 // return ENOSYS and are reported once per VM.
 func (t *Thread) dispatchSyscall(nr uint64, a SyscallArgs) (uint64, error) {
+	if nr == virt.PVSyscall {
+		return t.pvCall(a)
+	}
 	if nr < uint64(len(syscallTable)) {
 		if fn := syscallTable[nr]; fn != nil {
 			return fn(t, a)

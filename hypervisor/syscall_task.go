@@ -145,6 +145,10 @@ func sysCloneFn(t *Thread, a SyscallArgs) (uint64, error) {
 	}
 	ctx.fpu, ctx.fpuGen = fpu, 0
 	child := t.proc.newThread(ctx)
+	if err := t.threadCreated(child, r.flags); err != nil {
+		t.proc.threadExited(child, ExitStatus{})
+		return 0, err
+	}
 	if r.flags&cloneChildCleartid != 0 {
 		child.clearChildTID = r.childTID
 	}

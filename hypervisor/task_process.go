@@ -86,6 +86,7 @@ func (p *Process) newThread(ctx threadContext) *Thread {
 // threadExited removes t; the last thread out ends the process with
 // status (unless an earlier exit_group or crash set one).
 func (p *Process) threadExited(t *Thread, status ExitStatus) {
+	p.threadGone(t)
 	p.mu.Lock()
 	delete(p.threads, t.tid)
 	p.mu.Unlock()

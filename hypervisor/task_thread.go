@@ -97,6 +97,10 @@ type Thread struct {
 	// cpuNanos is the guest time this thread ran, for CPU-time clocks.
 	cpuNanos atomic.Int64
 
+	// pmu is the thread's virtual-PMU state, nil when the virtual PMU is
+	// off. Owned like ctx.
+	pmu *vpmuThread
+
 	// mu protects cancel, the cancel function of the current goroutine
 	// wait, and waiter, the wait object of the current parked wait.
 	mu     sync.Mutex

@@ -52,6 +52,9 @@ type vcpu struct {
 	// loadedGen.
 	loaded    *Thread
 	loadedGen uint64
+	// pmu is the VCPU level of the virtual PMU, nil when it is off.
+	pmu *vpmuVCPU
+
 	// sysretPending is set when a system call returned through the
 	// syscall stub's sysretq (hardware KVM, CPL 0) and no exit has
 	// happened since: the VCPU may still sit on the stub's out, which KVM
@@ -130,6 +133,9 @@ func (v *vcpu) setRegs(regs *kvm.Regs) {
 	v.wantRegs = *regs
 	v.run.Sync.Regs = *regs
 	v.run.DirtyRegs |= kvm.SyncRegsGPR
+	if v.pmu != nil {
+		v.pmu.stepPrev = regs.RIP
+	}
 }
 
 // setSregs makes sregs the VCPU's special registers at the next entry.
@@ -174,6 +180,7 @@ func (v *vcpu) switchIn(t *Thread) error {
 		v.loaded, v.loadedGen = t, t.ctx.fpuGen
 	}
 	v.vm.stats.threadSwitches.Add(1)
+	v.pmuThreadIn(t)
 	v.vm.hooks.ThreadIn(t.tid, v.id)
 	return nil
 }
@@ -203,6 +210,7 @@ func (v *vcpu) switchOut(t *Thread, reason SwitchReason, inThread bool) {
 		t.ctx.fpuGen++
 		v.loaded, v.loadedGen = t, t.ctx.fpuGen
 	}
+	v.pmuThreadOut(t, reason)
 	v.vm.hooks.ThreadOut(t.tid, v.id, reason)
 }
 

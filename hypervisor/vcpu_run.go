@@ -26,7 +26,9 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		hooks.BeforeRun(v.id)
 		v.inGuest.Store(true)
 		start := time.Now()
+		v.pmuEnter()
 		err := v.k.Run()
+		v.pmuLeave(err)
 		t.cpuNanos.Add(int64(time.Since(start)))
 		v.inGuest.Store(false)
 		v.afterRun()
@@ -43,6 +45,9 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		v.sysretPending = false
 		exit := kvm.DecodeExit(kvm.ExitReason(v.run.ExitReason), &v.run.ExitData)
 		hooks.AfterRun(v.id, exit.Reason)
+		if v.pmuDebugExit(t, exit) {
+			continue
+		}
 		d := classifyExit(exit)
 		switch d.action {
 		case actSyscall:
@@ -71,7 +76,7 @@ func (v *vcpu) handleKicks(t *Thread) (SwitchReason, bool) {
 	// in between sets both again (see requestKick).
 	v.k.RequestImmediateExit(false)
 	regs, safe := v.userRegs()
-	if !safe {
+	if !safe || v.pmuStepPending(t) {
 		return 0, false
 	}
 	if regs != v.run.Sync.Regs {
@@ -113,6 +118,7 @@ func (v *vcpu) handleSyscall(t *Thread) (SwitchReason, bool) {
 	t.ctx.fsBase, t.ctx.gsBase = sregs.FS.Base, sregs.GS.Base
 	t.ctxChanged = 0
 	nr := regs.RAX
+	v.pmuSyscall(t, nr)
 	v.vm.hooks.OnSyscall(t.tid, v.id, int(nr))
 	ret, err := t.dispatchSyscall(nr, SyscallArgs{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9})
 	switch {
@@ -165,6 +171,9 @@ func (v *vcpu) handleException(t *Thread) bool {
 	if err != nil {
 		v.crash(t, &GuestCrash{Kind: CrashInternal, Detail: "read exception frame: " + err.Error()})
 		return true
+	}
+	if v.pmuException(t, &f) {
+		return false
 	}
 	regs := v.run.Sync.Regs
 	regs.RIP, regs.RSP, regs.RFLAGS = f.rip, f.rsp, f.rflags

@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -26,6 +27,8 @@ type VM struct {
 	m     *machine
 	sched *scheduler
 	vcpus []*vcpu
+	// pmu is the virtual PMU, nil when VPMUConfig.Off.
+	pmu *vpmu
 
 	// runMu is held by Run from start to end; Close takes it before
 	// releasing the machine.
@@ -62,6 +65,10 @@ func New(cfg Config) (*VM, error) {
 	for i, k := range m.vcpus {
 		vm.vcpus = append(vm.vcpus, newVCPU(vm, i, k))
 	}
+	if vm.pmu, err = newVPMU(vm); err != nil {
+		m.close()
+		return nil, err
+	}
 	vm.log.Debug("vm created", "host", m.host.Kind.String(), "host_reason", m.host.Reason,
 		"vcpus", cfg.VCPUs, "pcpus", cfg.PCPUs, "xsave_bytes", m.xsaveSize, "xcr0", m.xcr0)
 	return vm, nil
@@ -87,7 +94,7 @@ func (vm *VM) Close() error {
 	// closed and stops).
 	vm.runMu.Lock()
 	defer vm.runMu.Unlock()
-	return vm.m.close()
+	return errors.Join(vm.pmu.close(), vm.m.close())
 }
 
 // Run loads the program at path (an ELF executable; argv[0] is what the
@@ -116,6 +123,9 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 		return ExitStatus{}, err
 	}
 	main, err := p.load(path, argv, vm.cfg.Env)
+	if err == nil {
+		err = vm.mainCreated(main)
+	}
 	if err != nil {
 		p.fds.closeAll()
 		return ExitStatus{}, err

@@ -96,7 +96,15 @@ func Read(env Env, tp *ThreadPage, slots []int, out []Reading) (retries int, err
 				pstar := env.Load64(&s.Sum)
 				if inGuest != 0 {
 					switch kind := SourceKind(env.Load32(&s.Kind)); kind {
-					case SourceTSC, SourceRDPMC:
+					case SourceTSC:
+						// The VMM's start is the calibrated time of the
+						// first guest instruction; just after an entry
+						// that was faster than calibrated it can lie
+						// ahead of the TSC. That counts as nothing yet.
+						if d := env.Phys(kind, env.Load32(&s.Index)) - env.Load64(&s.Start); int64(d) > 0 {
+							pstar += d
+						}
+					case SourceRDPMC:
 						ph := env.Phys(kind, env.Load32(&s.Index))
 						pstar += mask(ph-env.Load64(&s.Start), env.Load32(&s.Width))
 					}

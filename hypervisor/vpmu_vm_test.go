@@ -1,0 +1,194 @@
+package hypervisor
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpmu/vpmu/hypervisor/kvm"
+	"github.com/vpmu/vpmu/internal/testutil"
+	"github.com/vpmu/vpmu/pmu"
+)
+
+// oracle is an independent record of what the VMM did, per thread, made
+// from Hooks: the ground truth the virtual PMU's counts must equal.
+type oracle struct {
+	NopHooks
+	mu       sync.Mutex
+	syscalls map[int]uint64 // tid -> system calls (OnSyscall)
+	switches map[int]uint64 // tid -> ThreadOut for any reason but exit
+	migr     map[int]uint64 // tid -> ThreadIn on another VCPU than its last
+	exits    map[int]uint64 // tid -> KVM_RUN returns while it ran
+	last     map[int]int    // tid -> last VCPU
+	onVCPU   map[int]int    // vcpu -> tid
+	created  []int
+	gone     map[int]bool
+}
+
+func newOracle() *oracle {
+	return &oracle{syscalls: map[int]uint64{}, switches: map[int]uint64{}, migr: map[int]uint64{},
+		exits: map[int]uint64{}, last: map[int]int{}, onVCPU: map[int]int{}, gone: map[int]bool{}}
+}
+
+func (o *oracle) OnSyscall(tid, _, _ int) { o.mu.Lock(); o.syscalls[tid]++; o.mu.Unlock() }
+func (o *oracle) ThreadIn(tid, v int) {
+	o.mu.Lock()
+	if l, ok := o.last[tid]; ok && l != v {
+		o.migr[tid]++
+	}
+	o.last[tid], o.onVCPU[v] = v, tid
+	o.mu.Unlock()
+}
+func (o *oracle) ThreadOut(tid, _ int, r SwitchReason) {
+	o.mu.Lock()
+	if r != SwitchExited {
+		o.switches[tid]++
+	}
+	o.mu.Unlock()
+}
+func (o *oracle) AfterRun(v int, _ kvm.ExitReason) {
+	o.mu.Lock()
+	o.exits[o.onVCPU[v]]++
+	o.mu.Unlock()
+}
+func (o *oracle) ThreadCreated(_, child int, _ uint64) {
+	o.mu.Lock()
+	o.created = append(o.created, child)
+	o.mu.Unlock()
+}
+func (o *oracle) ThreadExited(tid int) { o.mu.Lock(); o.gone[tid] = true; o.mu.Unlock() }
+
+// tallySpec is what the tally tests count.
+const tallySpec = "syscalls,vm-exits,context-switches,cpu-migrations,task-clock,ref-cycles,page-faults,pv-calls"
+
+// runCounted runs prog in a VM that counts spec, with an oracle.
+func runCounted(t *testing.T, cfg Config, spec string, prog string, args ...string) (guestResult, VPMUCounts, *oracle, time.Duration) {
+	t.Helper()
+	testutil.MustHaveKVM(t)
+	o := newOracle()
+	cfg.Hooks = o
+	cfg.VPMU.Spec = pmu.MustParseSpec(spec)
+	var stdout, stderr bytesBuffer
+	cfg.Stdout, cfg.Stderr = &stdout, &stderr
+	vm, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	st, err := vm.Run(ctx, prog, append([]string{prog}, args...))
+	elapsed := time.Since(start)
+	r := guestResult{stdout: stdout.String(), stderr: stderr.String(), status: st, err: err, stats: vm.Stats()}
+	if err != nil || st.Int() != 0 {
+		t.Fatalf("guest: %v %v\n%s", st, err, r.stderr)
+	}
+	return r, vm.VPMU().Counts(), o, elapsed
+}
+
+// eventIndex returns the position of an event in the counts.
+func eventIndex(t *testing.T, c VPMUCounts, name string) int {
+	t.Helper()
+	for i, e := range c.Events {
+		if e.Name == name {
+			if c.Errs[i] != nil {
+				t.Fatalf("%s not counted: %v", name, c.Errs[i])
+			}
+			return i
+		}
+	}
+	t.Fatalf("no event %s in %v", name, c.Events)
+	return -1
+}
+
+// TestVPMUExactTallies runs 8 threads on 2 VCPUs and 1 PCPU, each making a
+// distinct known number of system calls, and checks every per-thread count
+// of the virtual PMU against the known number and against the oracle, and
+// that the threads sum to the VCPU totals and to the VM's own counts.
+func TestVPMUExactTallies(t *testing.T) {
+	prog := buildC(t, "vpmu_tally")
+	const n = 8
+	r, c, o, elapsed := runCounted(t, Config{VCPUs: 2, PCPUs: 1, TimeSlice: 2 * time.Millisecond}, tallySpec, prog, "8")
+	if r.stdout != "8 threads done\n" {
+		t.Fatalf("guest output %q", r.stdout)
+	}
+	sys, exits := eventIndex(t, c, "syscalls"), eventIndex(t, c, "vm-exits")
+	cs, mig := eventIndex(t, c, "context-switches"), eventIndex(t, c, "cpu-migrations")
+	clock, ref := eventIndex(t, c, "task-clock"), eventIndex(t, c, "ref-cycles")
+	if len(c.Threads) != n+1 {
+		t.Fatalf("%d threads counted, want %d", len(c.Threads), n+1)
+	}
+	var switches, migrations uint64
+	for k, th := range c.Threads {
+		if !th.Exited {
+			t.Errorf("thread %d not marked exited", th.TID)
+		}
+		if k > 0 {
+			want := uint64(100*k + k - 1 + 1) // thread k-1: 100*k+(k-1) getpid, then exit
+			if got := th.Values[sys].Raw; got != want {
+				t.Errorf("thread %d (worker %d): %d system calls, want exactly %d", th.TID, k-1, got, want)
+			}
+		}
+		checks := []struct {
+			name      string
+			got, want uint64
+		}{
+			{"syscalls", th.Values[sys].Raw, o.syscalls[th.TID]},
+			{"vm-exits", th.Values[exits].Raw, o.exits[th.TID]},
+			{"context-switches", th.Values[cs].Raw, o.switches[th.TID]},
+			{"cpu-migrations", th.Values[mig].Raw, o.migr[th.TID]},
+		}
+		for _, ch := range checks {
+			if ch.got != ch.want {
+				t.Errorf("thread %d: %s = %d, the oracle saw %d", th.TID, ch.name, ch.got, ch.want)
+			}
+		}
+		switches += th.Values[cs].Raw
+		migrations += th.Values[mig].Raw
+		if tc := th.Values[clock]; tc.Enabled > elapsed*2 || time.Duration(tc.Raw) > elapsed*2 || tc.Raw == 0 {
+			t.Errorf("thread %d: task-clock %v (enabled %v) in a %v run on 2 VCPUs", th.TID, time.Duration(tc.Raw), tc.Enabled, elapsed)
+		}
+	}
+	if switches == 0 || migrations == 0 {
+		t.Errorf("the schedule had %d context switches and %d migrations; the test needs both", switches, migrations)
+	}
+	// Sums over threads equal sums over VCPUs equal the VM's own counts.
+	for _, ev := range []struct {
+		i  int
+		vm uint64
+	}{{sys, r.stats.Syscalls}, {exits, r.stats.Exits}, {cs, 0}, {mig, 0}, {ref, 0}} {
+		var vcpus uint64
+		for _, v := range c.VCPUs {
+			vcpus += v.Values[ev.i].Raw
+		}
+		if tot := c.Total[ev.i].Raw; tot != vcpus || (ev.vm != 0 && tot != ev.vm) {
+			t.Errorf("%s: threads sum to %d, VCPUs to %d, the VM counted %d", c.Events[ev.i], tot, vcpus, ev.vm)
+		}
+	}
+	if busy := time.Duration(c.Total[clock].Raw); busy > elapsed {
+		t.Errorf("guest time %v on 1 PCPU in a %v run", busy, elapsed)
+	}
+	t.Logf("%d threads, %d system calls, %d exits, %d switches, %d migrations, guest time %v in %v; calibration %+v",
+		len(c.Threads), c.Total[sys].Raw, c.Total[exits].Raw, switches, migrations, time.Duration(c.Total[clock].Raw), elapsed, c.Calibration)
+}
+
+// bytesBuffer is a bytes.Buffer safe for the VCPU goroutines' writes.
+type bytesBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (b *bytesBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b = append(b.b, p...)
+	return len(p), nil
+}
+
+func (b *bytesBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.b)
+}
