@@ -16,7 +16,10 @@ type pageSet struct {
 // readSlots is guestlib's tuned copy of virt.Read: it reads the logical
 // values of slots into vals with one rdtsc for all time-based sources, and
 // returns the TSC scale of the VCPU page it used. It runs entirely in user
-// mode; a thread or VCPU switch in the middle makes it retry.
+// mode; a thread or VCPU switch in the middle makes it retry. It is
+// nosplit: the Go runtime cannot preempt it (see Set.Read).
+//
+//go:nosplit
 func (ps pageSet) readSlots(slots []int32, vals []uint64) (mult, shift uint32, retries int, err error) {
 	tp := ps.tp
 	for ; retries < virt.MaxRetries; retries++ {

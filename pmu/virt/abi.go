@@ -89,6 +89,10 @@ type SourceSlot struct {
 //	0x020 gen      u64  number of times the VCPU entered guest mode
 //	0x028 pad      [3]u64
 //	0x040 sources  [32]SourceSlot
+//	0x440 pad to the end of the page
+//
+// The type is exactly one page long, so that an array of VCPUPage has the
+// layout of the VCPU pages in the guest (page i at vcpubase + i*4096).
 type VCPUPage struct {
 	Seq      uint32
 	Version  uint32
@@ -101,6 +105,7 @@ type VCPUPage struct {
 	Gen      uint64
 	_        [3]uint64
 	Sources  [MaxSources]SourceSlot
+	_        [PageSize - 0x40 - MaxSources*32]byte
 }
 
 // CounterSlot is one logical counter of a thread.
@@ -132,6 +137,7 @@ type CounterSlot struct {
 //	0x028 switches  u64  number of times the thread was switched in
 //	0x030 pad       [2]u64
 //	0x040 counters  [16]CounterSlot
+//	0x240 pad to the end of the page
 type ThreadPage struct {
 	Seq       uint32
 	Version   uint32
@@ -144,6 +150,7 @@ type ThreadPage struct {
 	Switches  uint64
 	_         [2]uint64
 	Counters  [MaxCounters]CounterSlot
+	_         [PageSize - 0x40 - MaxCounters*32]byte
 }
 
 // mask returns the low width bits of x; width 0 or >= 64 means 64.
