@@ -21,6 +21,8 @@ type command struct {
 	// usage is the full help text, printed by vpmu help NAME and -h.
 	usage string
 	run   func(env *Env, args []string) int
+	// hidden commands are not listed by help (vpmu demo's guest side).
+	hidden bool
 }
 
 // commands lists the subcommands in the order help shows them. It is
@@ -28,7 +30,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{listCommand, statCommand, exporterCommand, helpCommand}
+	commands = []*command{listCommand, statCommand, exporterCommand, demoCommand, helpCommand, demoGuestCommand}
 }
 
 func lookup(name string) *command {
@@ -90,7 +92,9 @@ Commands:
 
 `)
 	for _, c := range commands {
-		fmt.Fprintf(&b, "\t%-8s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(&b, "\t%-8s %s\n", c.name, c.summary)
+		}
 	}
 	b.WriteString(`
 Run 'vpmu help <command>' for the flags of a command.

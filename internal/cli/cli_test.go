@@ -22,7 +22,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"--help"}, 0, `^Usage:$`, false},
 		{[]string{"help", "stat"}, 0, `^Usage: vpmu stat \[-e SPEC\]\.\.\. `, false},
 		{[]string{"stat", "-h"}, 0, `^  -x, --field-separator SEP `, false},
-		{[]string{"stat", "--help"}, 0, `^      --per-vcpu +\(with --vm; see vpmu run\)`, false},
+		{[]string{"stat", "--help"}, 0, `^      --per-vcpu +\(with --vm\) one row per VCPU`, false},
 		{[]string{"help", "list"}, 0, `^Usage: vpmu list \[--json\] \[--desc\] \[FILTER\.\.\.\]$`, false},
 		{[]string{"list", "-help"}, 0, `^  -j, --json `, false},
 		{[]string{"help", "help"}, 0, `^Usage: vpmu help \[command\]$`, false},

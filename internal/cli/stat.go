@@ -16,6 +16,7 @@ import (
 var defaultEvents = []string{"task-clock", "context-switches", "cpu-migrations", "page-faults", "cycles", "instructions", "branches", "branch-misses"}
 
 var statUsage = `Usage: vpmu stat [-e SPEC]... [-x SEP | --json] [-o FILE] [-p PID | [--] CMD [ARGS...]]
+       vpmu stat --vm [--per-thread] [--per-vcpu] [--vcpus N] [--pcpus M] [--mem SIZE] [--precise] [-e SPEC]... [--] CMD [ARGS...]
 
 Run CMD and count events while it runs, or count the existing process PID
 until Ctrl-C or until it exits, then print the counts the way perf stat
@@ -40,12 +41,23 @@ Flags:
   -o, --output FILE           write the counts to FILE instead of stderr
   -p, --pid PID               count the existing process PID (all of its
                               threads) until Ctrl-C or until it exits
-      --vm                    (with --vm; see vpmu run) run CMD in the vpmu
-                              hypervisor: not available yet
-      --per-thread            (with --vm; see vpmu run) one row per guest
-                              thread: not available yet
-      --per-vcpu              (with --vm; see vpmu run) one row per VCPU:
-                              not available yet
+      --vm                    run CMD in the vpmu hypervisor and count it with
+                              the virtual PMU, from its first instruction, in
+                              every thread (docs/vpmu.md). Default events:
+                              ` + strings.Join(vmDefaultEvents[:4], ",") + `,
+                              ` + strings.Join(vmDefaultEvents[4:], ",") + `
+      --per-thread            (with --vm) one row per guest thread and event,
+                              then the VM totals
+      --per-vcpu              (with --vm) one row per VCPU and event, then the
+                              VM totals
+      --vcpus N               (with --vm) virtual CPUs (default 1)
+      --pcpus M               (with --vm) PCPU slots the VCPUs share (default:
+                              as many as VCPUs, at most the host's CPUs)
+      --mem SIZE              (with --vm) cap on guest memory: 512M, 2G, ...
+                              (default 2G)
+      --precise               (with --vm) count instructions and branches
+                              exactly by single-stepping every thread: tens of
+                              microseconds per instruction
   -h, --help                  show this help
 
 The counts go to stderr, like perf's, so CMD's own output stays on stdout.
@@ -74,6 +86,7 @@ type statOptions struct {
 	command []string
 
 	vm, perThread, perVCPU bool
+	vmf                    vmFlags
 }
 
 func parseStatFlags(args []string) (*statOptions, error) {
@@ -97,6 +110,7 @@ func parseStatFlags(args []string) (*statOptions, error) {
 	fs.BoolVar(&o.vm, "vm", false, "")
 	fs.BoolVar(&o.perThread, "per-thread", false, "")
 	fs.BoolVar(&o.perVCPU, "per-vcpu", false, "")
+	o.addVMFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -112,19 +126,14 @@ func parseStatFlags(args []string) (*statOptions, error) {
 		}
 	})
 	o.command = fs.Args()
+	if err := o.validateVM(fs); err != nil {
+		return nil, err
+	}
 	return o, o.validate()
 }
 
 // validate checks the combination of flags and arguments.
 func (o *statOptions) validate() error {
-	for _, f := range []struct {
-		set  bool
-		name string
-	}{{o.vm, "--vm"}, {o.perThread, "--per-thread"}, {o.perVCPU, "--per-vcpu"}} {
-		if f.set {
-			return fmt.Errorf("%s is not available yet: it needs the vpmu hypervisor, which comes with 'vpmu run'", f.name)
-		}
-	}
 	if o.sepSet && o.json {
 		return usagef("-x and --json cannot be used together")
 	}
@@ -177,6 +186,9 @@ func runStat(env *Env, args []string) int {
 	}
 	if err != nil {
 		return env.fail("stat", err)
+	}
+	if o.vm {
+		return runStatVM(env, o)
 	}
 	if env.Catalog == nil {
 		return env.fail("stat", fmt.Errorf("no event catalog: %w", ErrNotWired))
