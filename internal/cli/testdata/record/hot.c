@@ -4,6 +4,11 @@
  * on the data, heavy for 3*n iterations and light for n. They alternate
  * many times, so slow phases of the machine hit both alike.
  *
+ * Each calls seed first, so that it is not a leaf: gcc gives a leaf
+ * function that needs no stack no frame even with
+ * -fno-omit-frame-pointer, and a frame-pointer walk from inside it then
+ * skips its caller (perf's --call-graph fp shows the same).
+ *
  * Build: gcc -O1 -g -fno-omit-frame-pointer -fno-inline -o hot hot.c
  * Run:   hot ROUNDS (default 8000) */
 #include <stdio.h>
@@ -11,11 +16,17 @@
 
 #define N 20000UL
 
-unsigned long sink;
+unsigned long sink, seeds;
+
+unsigned long seed(unsigned long n)
+{
+	seeds++;
+	return n;
+}
 
 unsigned long heavy(unsigned long n) /* MARK:heavy */
 {
-	unsigned long x = n;
+	unsigned long x = seed(n);
 	for (unsigned long i = 0; i < 3 * n; i++)
 		x = x * 6364136223846793005UL + i;
 	return x;
@@ -23,7 +34,7 @@ unsigned long heavy(unsigned long n) /* MARK:heavy */
 
 unsigned long light(unsigned long n) /* MARK:light */
 {
-	unsigned long x = n;
+	unsigned long x = seed(n);
 	for (unsigned long i = 0; i < n; i++)
 		x = x * 6364136223846793005UL + i;
 	return x;

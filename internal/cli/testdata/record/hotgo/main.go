@@ -1,7 +1,9 @@
 // Command hotgo has two hot functions whose costs are 3:1 by
 // construction, for the vpmu record end-to-end test: heavy and light run
 // the same dependent multiply-add chain, heavy for 3*n iterations and
-// light for n, alternating many times.
+// light for n, alternating many times. Each calls seed first, so that it
+// is not a leaf: Go gives a leaf function with no locals no frame, and a
+// frame-pointer walk from inside it then skips its caller.
 //
 // Usage: hotgo [ROUNDS] (default 8000)
 package main
@@ -14,11 +16,17 @@ import (
 
 const n = 20000
 
-var sink uint64
+var sink, seeds uint64
+
+//go:noinline
+func seed(n uint64) uint64 {
+	seeds++
+	return n
+}
 
 //go:noinline
 func heavy(n uint64) uint64 { // MARK:heavy
-	x := n
+	x := seed(n)
 	for i := uint64(0); i < 3*n; i++ {
 		x = x*6364136223846793005 + i
 	}
@@ -27,7 +35,7 @@ func heavy(n uint64) uint64 { // MARK:heavy
 
 //go:noinline
 func light(n uint64) uint64 { // MARK:light
-	x := n
+	x := seed(n)
 	for i := uint64(0); i < n; i++ {
 		x = x*6364136223846793005 + i
 	}
