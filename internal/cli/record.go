@@ -30,7 +30,10 @@ Flags:
 
   -e, --event EVENT     the event to sample, in perf's syntax (see 'vpmu
                         list'); exactly one. Default: ` + defaultRecordEvent + `, or ` + fallbackRecordEvent + `
-                        with a note when this machine cannot count cycles
+                        with a note when this machine cannot count cycles.
+                        Without modifiers, an event is sampled in user
+                        mode only (EVENT:u), with a note, where kernel mode
+                        may not be sampled (perf_event_paranoid)
   -c, --count PERIOD    take a sample every PERIOD events (nanoseconds for
                         cpu-clock and task-clock)
   -F, --freq HZ         take about HZ samples per second of the thread's
@@ -40,8 +43,8 @@ Flags:
                         walk); without -g each sample is one frame
   -o, --output FILE     write the profile to FILE. Default: ` + defaultRecordOutput + `
   -m, --mmap-pages N    ring buffer size per CPU in pages, a power of two.
-                        Default: 64 for CMD; for -p, 64 divided among the
-                        process's threads, at least 8
+                        Default: 64 for CMD; for -p, 128 shared among the
+                        process's threads, from 64 down to at least 8
   -p, --pid PID         sample every thread of the existing process PID
                         (and threads it creates) until Ctrl-C or its exit
       --vm              (with --vm; see vpmu run) sample CMD in the vpmu

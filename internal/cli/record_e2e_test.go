@@ -75,6 +75,7 @@ func TestRecordEndToEnd(t *testing.T) {
 		fn := hotFuncs{heavy: "main.heavy", light: "main.light", caller: "main.main", file: "hotgo/main.go", src: src}
 		e.checkProgram(t, bin, fn, true)
 		t.Run("attach", func(t *testing.T) { e.checkAttach(t, bin, fn) })
+		t.Run("unprivileged", func(t *testing.T) { e.checkUnprivileged(t, bin, fn) })
 	})
 	t.Run("exit status", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "p.pb.gz")
@@ -299,6 +300,57 @@ func (e *e2e) checkAttach(t *testing.T, bin string, fn hotFuncs) {
 		t.Errorf("attached profile: pid label found %v, functions %v; stderr:\n%s", pidOK, funcs, stderr.String())
 	}
 	checkStacks(t, p, fn, true)
+}
+
+// checkUnprivileged runs vpmu record as user nobody where
+// perf_event_paranoid is 2: kernel mode may not be sampled, so the
+// default event must be sampled in user mode only, with a note, and the
+// profile must still show the hot functions.
+func (e *e2e) checkUnprivileged(t *testing.T, bin string, fn hotFuncs) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root to run vpmu as another user")
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/perf_event_paranoid"); err != nil || strings.TrimSpace(string(b)) != "2" {
+		t.Skipf("skipping: needs perf_event_paranoid 2 (have %q, %v)", b, err)
+	}
+	// nobody must reach the binaries and write the profile.
+	for _, d := range []string{filepath.Dir(e.dir), e.dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outDir := filepath.Join(e.dir, "nobody")
+	if err := os.Mkdir(outDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(outDir, 0o777) // past the umask
+	out := filepath.Join(outDir, "p.pb.gz")
+	cmd := exec.Command(e.vpmu, "record", "-g", "-o", out, "--", bin)
+	cmd.Dir = outDir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vpmu record as nobody: %v; stderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "in user mode only (perf_event_paranoid is 2") {
+		t.Errorf("no user-mode note; stderr:\n%s", stderr.String())
+	}
+	p := readProfile(t, out)
+	if typ := p.SampleType[1].Type; !strings.HasSuffix(typ, ":u") {
+		t.Errorf("sample type %q, want a user-mode event", typ)
+	}
+	funcs := profileFunctions(p)
+	if funcs[fn.heavy] == 0 || funcs[fn.light] == 0 {
+		t.Errorf("functions %v", funcs)
+	}
+	for _, s := range p.Sample {
+		for _, loc := range s.Location {
+			if loc.Address >= 1<<63 {
+				t.Fatalf("a kernel address %#x in a user-mode profile", loc.Address)
+			}
+		}
+	}
 }
 
 // perfFDs counts the perf_event fds process pid has open.

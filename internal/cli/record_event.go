@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/vpmu/vpmu/pmu"
 	"github.com/vpmu/vpmu/pmu/perfevent"
@@ -137,33 +138,70 @@ func (o *recordOptions) sampleConfig(period, freq uint64, pages int) perfevent.S
 // command, one per thread with -p) for group g.
 type openFunc func(g pmu.Group, cfg perfevent.SampleConfig) ([]Sampler, error)
 
-// openEvent opens r.event with open. When the event is the default and
-// this machine cannot count it, it says so on stderr, as perf does, and
-// opens cpu-clock instead; an event the user named is never replaced.
-// On success r.event, r.cfg and r.samplers are set.
+// openEvent opens r.event with open, adjusting it the way perf does when
+// the kernel refuses it:
+//
+//   - an event written without modifiers that may not count kernel mode
+//     here (perf_event_paranoid, no CAP_PERFMON) is sampled in user mode
+//     only, as EVENT:u;
+//   - the default event (cycles, when -e is not given) that this machine
+//     cannot count is replaced by cpu-clock. An event the user named is
+//     never replaced.
+//
+// Each adjustment is printed on stderr and written into the profile's
+// comments. On success r.event, r.cfg and r.samplers are set.
 func (r *recorder) openEvent(cfg perfevent.SampleConfig, open openFunc) error {
 	ev := r.event
-	ss, cfg, err := openSamplers(ev, cfg, open)
-	var ns *pmu.NotSupportedError
-	if err != nil && !r.opts.namedEvent && errors.As(err, &ns) {
-		fb, ferr := r.fallbackEvent()
-		if ferr != nil {
-			return fmt.Errorf("%w; and the fallback: %w", err, ferr)
+	var userOnly, fellBack bool
+	for {
+		ss, used, err := openSamplers(ev, cfg, open)
+		if err == nil {
+			r.event, r.cfg, r.samplers = ev, used, ss
+			return nil
+		}
+		var ns *pmu.NotSupportedError
+		if !errors.As(err, &ns) {
+			return err
 		}
 		reason := ns.Reason
 		if reason == "" {
 			reason = ns.Error()
 		}
-		fmt.Fprintf(r.env.Stderr, "vpmu record: The %s event is not supported, falling back to %s (%s)\n", ev, fb, reason)
-		r.notes = append(r.notes, fmt.Sprintf("event: %s, because %s is not supported here: %s", fb, ev, reason))
-		ev = fb
-		ss, cfg, err = openSamplers(ev, cfg, open)
+		switch {
+		case !userOnly && isPermission(err) && ev.Modifiers == "" && ev.Exclude&pmu.ExcludeKernel == 0:
+			userOnly = true
+			ev = userMode(ev)
+			fmt.Fprintf(r.env.Stderr, "vpmu record: kernel mode may not be sampled here, sampling %s in user mode only (%s)\n", ev.Name, reason)
+			r.notes = append(r.notes, fmt.Sprintf("event: %s, user mode only, because kernel mode may not be sampled here: %s", ev, reason))
+		case !fellBack && !r.opts.namedEvent && !isPermission(err):
+			fellBack = true
+			fb, ferr := r.fallbackEvent()
+			if ferr != nil {
+				return fmt.Errorf("%w; and the fallback: %w", err, ferr)
+			}
+			if userOnly {
+				fb = userMode(fb)
+			}
+			fmt.Fprintf(r.env.Stderr, "vpmu record: The %s event is not supported, falling back to %s (%s)\n", ev.Name, fb.Name, reason)
+			r.notes = append(r.notes, fmt.Sprintf("event: %s, because %s is not supported here: %s", fb, ev, reason))
+			ev = fb
+		default:
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	r.event, r.cfg, r.samplers = ev, cfg, ss
-	return nil
+}
+
+// isPermission reports whether the kernel refused an open for lack of
+// privilege.
+func isPermission(err error) bool {
+	return errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
+}
+
+// userMode returns ev restricted to user mode, written EVENT:u.
+func userMode(ev pmu.Event) pmu.Event {
+	ev.Exclude |= pmu.ExcludeKernel | pmu.ExcludeHV
+	ev.Modifiers = "u"
+	return ev
 }
 
 // fallbackEvent resolves cpu-clock in the catalog.

@@ -25,6 +25,9 @@ type fakeSampling struct {
 	// unsupported maps event names to the reason they cannot be
 	// sampled.
 	unsupported map[string]string
+	// denyKernel, when set, is the reason events that count kernel mode
+	// are refused with EACCES (perf_event_paranoid).
+	denyKernel string
 	// refuseBuildID refuses configurations with BuildID, as kernels
 	// before 5.12 do.
 	refuseBuildID bool
@@ -47,6 +50,12 @@ func (f *fakeSampling) Open(g pmu.Group, t pmu.Target, cfg perfevent.SampleConfi
 		if reason, ok := f.unsupported[e.Name]; ok {
 			f.log = append(f.log, "refuse "+g.String())
 			return nil, &pmu.NotSupportedError{Event: e.String(), Reason: reason, Err: syscall.ENOENT}
+		}
+	}
+	for _, e := range g.Events {
+		if f.denyKernel != "" && e.Exclude&pmu.ExcludeKernel == 0 {
+			f.log = append(f.log, "deny "+g.String())
+			return nil, &pmu.NotSupportedError{Event: e.String(), Reason: f.denyKernel, Err: os.NewSyscallError("perf_event_open", syscall.EACCES)}
 		}
 	}
 	if cfg.BuildID && f.refuseBuildID {

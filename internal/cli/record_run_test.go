@@ -182,6 +182,51 @@ func TestRecordNamedEventNotSupported(t *testing.T) {
 	}
 }
 
+// TestRecordUserModeFallback: where kernel mode may not be sampled
+// (perf_event_paranoid 2 without CAP_PERFMON), events written without
+// modifiers are sampled in user mode only, with a note, as perf does.
+func TestRecordUserModeFallback(t *testing.T) {
+	const paranoid = "perf_event_paranoid is 2: only user mode may be counted"
+	h := newRecordHarness(t)
+	h.cat.groups["task-clock:k"] = pmu.Spec{Groups: []pmu.Group{{Events: []pmu.Event{{Name: "task-clock", Modifiers: "k", Exclude: pmu.ExcludeUser, Kind: pmu.KindSoftware, Type: 1, Config: 1}}}}}
+	tests := []struct {
+		args               []string
+		code               int
+		event, note, note2 string
+	}{
+		// cycles is missing, cpu-clock needs user mode.
+		{[]string{"true"}, 0, "cpu-clock:u",
+			"vpmu record: The cycles event is not supported, falling back to cpu-clock (" + pmu.ReasonNoHardwarePMU + ")",
+			"vpmu record: kernel mode may not be sampled here, sampling cpu-clock in user mode only (" + paranoid + ")"},
+		// A named event keeps its name.
+		{[]string{"-e", "task-clock", "true"}, 0, "task-clock:u",
+			"vpmu record: kernel mode may not be sampled here, sampling task-clock in user mode only (" + paranoid + ")", ""},
+		// An event with modifiers is taken as written.
+		{[]string{"-e", "task-clock:k", "true"}, 1, "",
+			`vpmu record: event "task-clock:k" not supported: ` + paranoid, ""},
+	}
+	for _, tt := range tests {
+		h.smp.denyKernel = paranoid
+		out := filepath.Join(t.TempDir(), "out.pb.gz")
+		code := h.run(append([]string{"record", "-o", out}, tt.args...)...)
+		stderr := h.stderr.String()
+		if code != tt.code || !strings.Contains(stderr, tt.note) || !strings.Contains(stderr, tt.note2) {
+			t.Errorf("%q: exit %d, stderr:\n%s\nwant exit %d and %q, %q", tt.args, code, stderr, tt.code, tt.note, tt.note2)
+			continue
+		}
+		if tt.event == "" {
+			continue
+		}
+		p := h.profile(out)
+		if p.SampleType[1].Type != tt.event {
+			t.Errorf("%q: sample type %q, want %q", tt.args, p.SampleType[1].Type, tt.event)
+		}
+		if !strings.Contains(strings.Join(p.Comments, "\n"), "user mode only, because kernel mode may not be sampled here: "+paranoid) {
+			t.Errorf("%q: comments %q", tt.args, p.Comments)
+		}
+	}
+}
+
 // TestRecordBuildIDRetry: kernels before 5.12 refuse build IDs in MMAP2;
 // the sampler is opened without them.
 func TestRecordBuildIDRetry(t *testing.T) {
