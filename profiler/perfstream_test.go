@@ -307,3 +307,37 @@ func TestPerfStreamRecord(t *testing.T) {
 		t.Errorf("the sample read before its MMAP2 was not resolved against it:\n%v", p)
 	}
 }
+
+// repeatReader returns the same record n times, then io.EOF.
+type repeatReader struct {
+	rec perfevent.Record
+	n   int
+}
+
+func (r *repeatReader) ReadRecord(context.Context) (perfevent.Record, error) {
+	if r.n == 0 {
+		return nil, io.EOF
+	}
+	r.n--
+	return r.rec, nil
+}
+
+// BenchmarkPerfStreamNext is the adapter's cost per sample with a call
+// chain of 16 frames: the hand-off from the reader goroutine and the
+// conversion.
+func BenchmarkPerfStreamNext(b *testing.B) {
+	chain := []uint64{0xfffffffffffffe00}
+	for i := range 16 {
+		chain = append(chain, 0x401000+uint64(i)*0x10)
+	}
+	rec := &perfevent.SampleRecord{IP: 0x401000, PID: 7, TID: 7, Time: 1, Period: 250000, Callchain: chain}
+	s := NewPerfStream(0, &repeatReader{rec: rec, n: b.N})
+	defer s.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Next(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -172,8 +172,9 @@ func (r *recorder) launch() error {
 	var waitErr error
 	go func() {
 		waitErr = held.Wait()
-		close(exited)
+		r.disable() // children that outlive the command stop filling the rings
 		stream.Stop()
+		close(exited)
 	}()
 	stats, recErr := profiler.Record(context.Background(), stream, b, profiler.RecordOptions{})
 	<-exited
