@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/vpmu/vpmu/pmu"
 	"github.com/vpmu/vpmu/profiler"
 	"github.com/vpmu/vpmu/profiler/symbolize"
 )
@@ -21,16 +22,35 @@ const maxPrintedWarnings = 3
 // its period (0 in frequency mode: the profile's period is then the
 // samples' mean), the command line and notes as comments, symbols from
 // the mapped files and /proc/kallsyms.
+//
+// When the event counts kernel mode, the kernel's symbol table is read
+// on a goroutine while the target runs (it takes about 0.1 s, mostly
+// the kernel formatting /proc/kallsyms), instead of after it; finish
+// waits for it.
 func (r *recorder) builder(start time.Time) (*profiler.Builder, error) {
-	return profiler.NewBuilder(profiler.Options{
+	sym := symbolize.New(symbolize.Options{KallsymsPath: kallsymsPath})
+	b, err := profiler.NewBuilder(profiler.Options{
 		Event:       r.event.String(),
 		Period:      r.cfg.Period,
 		Start:       start,
 		CommandLine: append([]string{"vpmu", "record"}, r.opts.args...),
 		Comments:    r.notes,
-		Symbolizer:  symbolize.New(symbolize.Options{KallsymsPath: kallsymsPath}),
+		Symbolizer:  sym,
 		Processes:   r.procs,
 	})
+	if err != nil {
+		return nil, err
+	}
+	r.warm = make(chan struct{})
+	if r.event.Exclude&pmu.ExcludeKernel != 0 {
+		close(r.warm)
+		return b, nil
+	}
+	go func() {
+		defer close(r.warm)
+		sym.Kallsyms() // an error is the builder's to report
+	}()
+	return b, nil
 }
 
 // finish writes the profile to the -o file, whatever recErr says (the
@@ -38,6 +58,7 @@ func (r *recorder) builder(start time.Time) (*profiler.Builder, error) {
 // and returns the first error: recording's, then writing's.
 func (r *recorder) finish(b *profiler.Builder, st profiler.RecordStats, stream *profiler.PerfStream, elapsed time.Duration, recErr error) error {
 	ss := stream.Stats()
+	<-r.warm
 	size, err := r.write(b, ss, elapsed)
 	r.summary(b, st, ss, size)
 	if recErr != nil {

@@ -42,8 +42,9 @@ type recorder struct {
 	cfg      perfevent.SampleConfig
 	samplers []Sampler
 	procs    *profiler.Processes
-	notes    []string // the profile's comments
-	code     int      // exit status when the run succeeds
+	notes    []string      // the profile's comments
+	warm     chan struct{} // closed when the symbolizer's warm-up is done
+	code     int           // exit status when the run succeeds
 }
 
 // prepare opens the event with open, at the sampling rate and with the
@@ -161,6 +162,7 @@ func (r *recorder) launch() error {
 		abort()
 		return err
 	}
+	defer func() { <-r.warm }()
 	if err := held.Release(); err != nil {
 		held.Wait()
 		return fmt.Errorf("run %s: %w", argv[0], err)
@@ -249,6 +251,7 @@ func (r *recorder) attach() error {
 	if err != nil {
 		return err
 	}
+	defer func() { <-r.warm }()
 	done := make(chan struct{})
 	var stopper sync.WaitGroup
 	stopper.Add(1)
