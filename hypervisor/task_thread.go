@@ -90,8 +90,10 @@ type Thread struct {
 	// Linux per-thread state.
 	clearChildTID         uint64 // CLONE_CHILD_CLEARTID / set_tid_address
 	robustList, robustLen uint64
-	sig                   threadSignals // signal_state.go
-	name                  string        // PR_SET_NAME
+	name                  string // PR_SET_NAME
+
+	// sig is the thread's signal state (signal_state.go).
+	sig threadSignals
 
 	// cpuNanos is the guest time this thread ran, for CPU-time clocks.
 	cpuNanos atomic.Int64
