@@ -38,20 +38,23 @@ func (g *gate) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// watchWriter collects output and releases a gate when marker appears.
+// watchWriter collects output and calls fire (once) when marker
+// appears.
 type watchWriter struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
 	marker string
-	g      *gate
+	fire   func()
+	fired  bool
 }
 
 func (w *watchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if w.g != nil && strings.Contains(w.buf.String(), w.marker) {
-		w.g.release()
+	if w.fire != nil && !w.fired && strings.Contains(w.buf.String(), w.marker) {
+		w.fired = true
+		go w.fire()
 	}
 	return len(p), nil
 }
@@ -76,7 +79,7 @@ func stdinFor(mode string) (io.Reader, *watchWriter) {
 	switch mode {
 	case "eintr", "restart":
 		g := newGate("data\n")
-		return g, &watchWriter{marker: "signals sent\n", g: g}
+		return g, &watchWriter{marker: "signals sent\n", fire: g.release}
 	}
 	return strings.NewReader(""), &watchWriter{}
 }
@@ -160,6 +163,8 @@ func TestSignalPrograms(t *testing.T) {
 		{"suspend", 0},
 		{"sleep", 0},
 		{"abort", 134},
+		{"timer", 0},
+		{"resources", 0},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			native := runNativeProgram(t, nil, prog, tc.mode)
@@ -177,5 +182,56 @@ func TestSignalPrograms(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVMSignal: VM.Signal delivers a signal from the host to the guest
+// process, to its handler or with its default action, and refuses when
+// nothing runs.
+func TestVMSignal(t *testing.T) {
+	prog := buildC(t, "signals", "-pthread")
+	testutil.MustHaveKVM(t)
+	for _, tc := range []struct {
+		sig    syscall.Signal
+		stdout string
+		status int
+	}{
+		{syscall.SIGTERM, "ready\ngot Terminated\n", 0},
+		{syscall.SIGINT, "ready\n", 128 + 2},
+		{syscall.SIGUSR1, "ready\n", 128 + 10},
+		{syscall.SIGKILL, "ready\n", 128 + 9},
+		{syscall.SIGCHLD, "ready\n", 128 + 9}, // ignored; the SIGKILL after it ends the test
+	} {
+		var vm *VM
+		out := &watchWriter{marker: "ready\n"}
+		out.fire = func() {
+			if err := vm.Signal(tc.sig); err != nil {
+				t.Errorf("Signal(%v): %v", tc.sig, err)
+			}
+			if tc.sig == syscall.SIGCHLD {
+				time.Sleep(50 * time.Millisecond)
+				vm.Signal(syscall.SIGKILL)
+			}
+		}
+		vm, err := New(Config{VCPUs: 2, Stdout: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Signal(tc.sig); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("Signal before Run: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		st, err := vm.Run(ctx, prog, []string{prog, "waitsig"})
+		cancel()
+		if err != nil || st.Int() != tc.status || out.String() != tc.stdout {
+			t.Errorf("%v: status %v err %v stdout %q; want %d %q", tc.sig, st, err, out.String(), tc.status, tc.stdout)
+		}
+		if err := vm.Signal(tc.sig); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("Signal after Run: %v", err)
+		}
+		if err := vm.Signal(65); err == nil {
+			t.Error("Signal(65) accepted")
+		}
+		vm.Close()
 	}
 }

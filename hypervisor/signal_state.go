@@ -91,6 +91,8 @@ type processSignals struct {
 	// lastTarget is the TID that took the last process-directed signal,
 	// so that the next one starts looking after it.
 	lastTarget int
+	// itimer is ITIMER_REAL (alarm, setitimer); it has its own lock.
+	itimer realTimer
 }
 
 // threadSignals is a thread's signal state.

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -398,6 +400,62 @@ static int mode_sleep(void) {
 	return 0;
 }
 
+static volatile int alarms;
+static void alarm_handler(int sig) { alarms += sig == SIGALRM; }
+
+/* timer: a periodic ITIMER_REAL, then alarm's bookkeeping. */
+static int mode_timer(void) {
+	signal(SIGALRM, alarm_handler);
+	struct itimerval it = {.it_interval = {0, 10000}, .it_value = {0, 20000}}, old;
+	setitimer(ITIMER_REAL, &it, NULL);
+	while (alarms < 3)
+		pause();
+	memset(&it, 0, sizeof it);
+	setitimer(ITIMER_REAL, &it, &old);
+	printf("alarms %d, interval was %ld us\n", alarms, (long)old.it_interval.tv_usec);
+	getitimer(ITIMER_REAL, &old);
+	printf("disarmed: %ld %ld\n", (long)old.it_value.tv_sec, (long)old.it_value.tv_usec);
+	alarm(5);
+	printf("alarm left %u\n", alarm(0));
+	printf("no alarm left %u\n", alarm(0));
+	return 0;
+}
+
+/* resources: mincore of touched and reserved pages; getrusage. */
+static int mode_resources(void) {
+	long ps = sysconf(_SC_PAGESIZE);
+	char *p = mmap(0, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *r = mmap(0, 4 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(p, 1, 4 * ps);
+	unsigned char vec[4];
+	printf("mincore touched: %d", mincore(p, 4 * ps, vec));
+	for (int i = 0; i < 4; i++)
+		printf(" %d", vec[i] & 1);
+	printf("\nmincore reserved: %d", mincore(r, 4 * ps, vec));
+	for (int i = 0; i < 4; i++)
+		printf(" %d", vec[i] & 1);
+	int rc = mincore(p + 1, ps, vec);
+	printf("\nmincore unaligned: %d %s\n", rc, strerror(errno));
+	munmap(r, 4 * ps);
+	rc = mincore(r, ps, vec);
+	printf("mincore unmapped: %d %s\n", rc, strerror(errno));
+	struct rusage ru;
+	volatile unsigned long x = 1;
+	for (long i = 0; i < 50000000; i++)
+		x = x * 6364136223846793005ul + 1;
+	rc = getrusage(RUSAGE_SELF, &ru);
+	printf("getrusage: %d, some user time %d, maxrss %d\n", rc,
+	       ru.ru_utime.tv_sec > 0 || ru.ru_utime.tv_usec > 0, ru.ru_maxrss > 0);
+	rc = getrusage(RUSAGE_THREAD, &ru);
+	printf("getrusage thread: %d, some user time %d\n", rc, ru.ru_utime.tv_sec > 0 || ru.ru_utime.tv_usec > 0);
+	return 0;
+}
+
+static void term_handler(int sig) {
+	printf("got %s\n", strsignal(sig));
+	exit(0);
+}
+
 int main(int argc, char **argv) {
 	const char *mode = argc > 1 ? argv[1] : "";
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -425,6 +483,18 @@ int main(int argc, char **argv) {
 		return mode_suspend();
 	if (!strcmp(mode, "sleep"))
 		return mode_sleep();
+	if (!strcmp(mode, "timer"))
+		return mode_timer();
+	if (!strcmp(mode, "resources"))
+		return mode_resources();
+	if (!strcmp(mode, "waitsig")) {
+		/* Wait for a signal from outside: SIGTERM has a handler, the
+		   others their default action. */
+		signal(SIGTERM, term_handler);
+		printf("ready\n");
+		for (;;)
+			pause();
+	}
 	if (!strcmp(mode, "abort")) {
 		printf("before abort\n");
 		abort();
