@@ -293,3 +293,138 @@ func TestFaultSiginfo(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalSyscalls checks the argument rules of the sending, action
+// and mask system calls against Linux's, without KVM.
+func TestSignalSyscalls(t *testing.T) {
+	th, base := newFakeProcess(t)
+	p := th.proc
+	pid := uint64(p.pid)
+	for _, tc := range []struct {
+		name string
+		nr   int
+		args SyscallArgs
+		err  error
+	}{
+		{"kill self 0", sysKill, SyscallArgs{pid, 0}, nil},
+		{"kill group 0", sysKill, SyscallArgs{uint64(-int64(pid)), 0}, nil},
+		{"kill other", sysKill, SyscallArgs{12345, 0}, unix.ESRCH},
+		{"kill parent", sysKill, SyscallArgs{guestPPID, sigTERM}, unix.EPERM},
+		{"kill everyone", sysKill, SyscallArgs{^uint64(0), sigTERM}, unix.ESRCH},
+		{"kill bad signal", sysKill, SyscallArgs{pid, 65}, unix.EINVAL},
+		{"tgkill no thread", sysTgkill, SyscallArgs{pid, 99999, 0}, unix.ESRCH},
+		{"tgkill other group", sysTgkill, SyscallArgs{pid + 1, uint64(th.tid), 0}, unix.ESRCH},
+		{"tgkill zero tgid", sysTgkill, SyscallArgs{0, uint64(th.tid), 0}, unix.EINVAL},
+		{"tkill bad signal", sysTkill, SyscallArgs{uint64(th.tid), 65}, unix.EINVAL},
+		{"tkill self 0", sysTkill, SyscallArgs{uint64(th.tid), 0}, nil},
+		{"sigaction SIGKILL", sysRtSigaction, SyscallArgs{sigKILL, base, 0, 8}, unix.EINVAL},
+		{"sigaction read SIGKILL", sysRtSigaction, SyscallArgs{sigKILL, 0, base, 8}, nil},
+		{"sigaction signal 0", sysRtSigaction, SyscallArgs{0, 0, base, 8}, unix.EINVAL},
+		{"sigaction sigset size", sysRtSigaction, SyscallArgs{sigUSR1, 0, base, 16}, unix.EINVAL},
+		{"sigprocmask bad how", sysRtSigprocmask, SyscallArgs{7, base, 0, 8}, unix.EINVAL},
+		{"sigprocmask bad how, no set", sysRtSigprocmask, SyscallArgs{7, 0, base, 8}, nil},
+		{"sigpending big size", sysRtSigpending, SyscallArgs{base, 9}, unix.EINVAL},
+		{"sigpending small size", sysRtSigpending, SyscallArgs{base, 4}, nil},
+		{"sigsuspend size", sysRtSigsuspend, SyscallArgs{base, 4}, unix.EINVAL},
+		{"sigtimedwait size", sysRtSigtimedwait, SyscallArgs{base, 0, 0, 4}, unix.EINVAL},
+		{"sigqueueinfo other", sysRtSigqueueinfo, SyscallArgs{pid + 5, sigUSR1, base}, unix.ESRCH},
+		{"sigqueueinfo bad signal", sysRtSigqueueinfo, SyscallArgs{pid, 0, base}, unix.EINVAL},
+		{"sigaltstack fault", sysSigaltstack, SyscallArgs{8, 0}, unix.EFAULT},
+		{"restart_syscall with nothing to restart", sysRestartSyscall, SyscallArgs{}, unix.EINTR},
+		{"setitimer prof", sysSetitimer, SyscallArgs{itimerProf, base, 0}, unix.ENOSYS},
+		{"setitimer bad", sysSetitimer, SyscallArgs{7, base, 0}, unix.EINVAL},
+	} {
+		_, err := th.dispatchSyscall(uint64(tc.nr), tc.args)
+		if !errors.Is(err, tc.err) && err != tc.err {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+		}
+	}
+
+	// Unknown flags read back as zero; SIGKILL/SIGSTOP leave the mask.
+	act := sigaction{handler: 0x401000, flags: saSiginfo | saRestorer | saUnsupported | 1<<20, restorer: 0x402000,
+		mask: sigmask(sigKILL) | sigmask(sigUSR2)}
+	th.proc.mm.CopyOut(base, act.encode())
+	if _, err := th.dispatchSyscall(sysRtSigaction, SyscallArgs{sigUSR1, base, base + 64, 8}); err != nil {
+		t.Fatal(err)
+	}
+	th.dispatchSyscall(sysRtSigaction, SyscallArgs{sigUSR1, 0, base + 64, 8})
+	var b [sigactionSize]byte
+	th.proc.mm.CopyIn(base+64, b[:])
+	if got := decodeSigaction(b[:]); got.flags != saSiginfo|saRestorer || got.mask != sigmask(sigUSR2) {
+		t.Errorf("stored action %+v", got)
+	}
+
+	// rt_sigqueueinfo keeps the guest's siginfo; rt_sigpending sees it
+	// while blocked.
+	th.sig.mask = sigmask(sigRTMIN)
+	si := siginfo{signo: sigRTMIN, code: siQueue, pid: 77, value: 0xabc}
+	th.proc.mm.CopyOut(base, si.encode())
+	if _, err := th.dispatchSyscall(sysRtTgsigqueueinfo, SyscallArgs{pid, uint64(th.tid), sigRTMIN, base}); err != nil {
+		t.Fatal(err)
+	}
+	th.dispatchSyscall(sysRtSigpending, SyscallArgs{base + 256, 8})
+	if v, _ := th.proc.mm.ReadUint64(base + 256); v != uint64(sigmask(sigRTMIN)) {
+		t.Errorf("pending %#x", v)
+	}
+	if sig, err := th.takeSignal(sigmask(sigRTMIN), base+512); sig != sigRTMIN || err != nil {
+		t.Fatalf("takeSignal: %d %v", sig, err)
+	}
+	var raw [siginfoSize]byte
+	th.proc.mm.CopyIn(base+512, raw[:])
+	if got := decodeSiginfo(raw[:]); got.pid != 77 || got.value != 0xabc || got.code != siQueue {
+		t.Errorf("queued siginfo %+v", got)
+	}
+}
+
+// TestSignalTargets: a process-directed signal goes to a thread that
+// does not block it; SIG_IGN discards pending instances; a thread that
+// exits passes on a process-directed signal it could have taken.
+func TestSignalTargets(t *testing.T) {
+	t1, _ := newFakeProcess(t)
+	p := t1.proc
+	t2 := p.newThread(threadContext{})
+	p.sig.actions[sigUSR1-1] = sigaction{handler: 0x401000, flags: saRestorer}
+	t1.sig.mask = sigmask(sigUSR1)
+	woken := map[*Thread]int{}
+	for _, th := range []*Thread{t1, t2} {
+		th := th
+		th.cancel = func() { woken[th]++ }
+	}
+	p.sendSignal(siginfo{signo: sigUSR1, code: siUser}, nil, t1)
+	if woken[t2] != 1 || woken[t1] != 0 {
+		t.Errorf("woken %v: want only the thread that does not block it", woken)
+	}
+	if t2.deliverable() != sigmask(sigUSR1) || t1.deliverable() != 0 {
+		t.Errorf("deliverable t1 %#x t2 %#x", uint64(t1.deliverable()), uint64(t2.deliverable()))
+	}
+	// t2 exits before taking it: t1, once it unblocks, must hear of it.
+	t1.sig.mask = 0
+	t2.sig.pending.add(siginfo{signo: sigUSR2})
+	t2.exitSignals()
+	p.threadExited(t2, ExitStatus{})
+	if woken[t1] != 1 || t2.sig.pending.set != 0 {
+		t.Errorf("after exit: woken %v, t2 pending %#x", woken, uint64(t2.sig.pending.set))
+	}
+	if info, _, ok := t1.nextSignal(); !ok || info.signo != sigUSR1 {
+		t.Errorf("t1 takes %+v %v", info, ok)
+	}
+	// Setting SIG_IGN discards what is pending, blocked or not.
+	t1.sig.mask = sigmask(sigUSR2)
+	p.sendSignal(siginfo{signo: sigUSR2}, t1, nil)
+	p.setAction(sigUSR2, sigaction{handler: sigIGN}, true)
+	if t1.sig.pending.set != 0 {
+		t.Errorf("SIG_IGN left %#x pending", uint64(t1.sig.pending.set))
+	}
+	// An ignored, unblocked signal is not even queued.
+	t1.sig.mask = 0
+	p.sendSignal(siginfo{signo: sigUSR2}, t1, nil)
+	p.sendSignal(siginfo{signo: sigCHLD}, nil, nil)
+	if t1.deliverable() != 0 {
+		t.Errorf("ignored signals queued: %#x", uint64(t1.deliverable()))
+	}
+	// A fatal default action ends the process at once.
+	p.sendSignal(siginfo{signo: sigTERM}, nil, nil)
+	if st, _ := p.result(); !p.exiting.Load() || st.Signal != sigTERM {
+		t.Errorf("SIGTERM: exiting %v status %v", p.exiting.Load(), st)
+	}
+}
