@@ -108,10 +108,15 @@ func (t *Thread) handleSignals(fetchFPU func() error) sigResult {
 }
 
 // needSignalWork reports whether handleSignals has something to do:
-// pending signals, a mask to restore, or an interrupted system call.
+// pending signals, a mask to restore, or an interrupted system call (a
+// wait that ended in EINTR restarts if no handler runs, even when the
+// signal that ended it went to another thread).
 func (t *Thread) needSignalWork() bool {
-	if t.sig.inSyscall && isRestartErrno(t.ctx.regs.RAX) {
-		return true
+	if t.sig.inSyscall {
+		rax := t.ctx.regs.RAX
+		if isRestartErrno(rax) || t.sig.waited && rax == errnoReturn(unix.EINTR) {
+			return true
+		}
 	}
 	s := &t.proc.sig
 	s.mu.Lock()

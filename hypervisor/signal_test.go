@@ -232,6 +232,9 @@ func TestSyscallRestart(t *testing.T) {
 				th.proc.sig.actions[sigUSR1-1] = sigaction{handler: 0x401000, flags: saRestorer | tc.flags, restorer: 0x402000}
 				th.proc.sendSignal(siginfo{signo: sigUSR1, code: siTkill}, th, nil)
 			}
+			if !th.needSignalWork() {
+				t.Fatal("an interrupted wait does not count as work for signal delivery")
+			}
 			r := th.handleSignals(nil)
 			if r.fatal != 0 {
 				t.Fatalf("fatal %d: %s", r.fatal, r.why)
