@@ -196,7 +196,7 @@ func TestVMSignal(t *testing.T) {
 		stdout string
 		status int
 	}{
-		{syscall.SIGTERM, "ready\ngot Terminated\n", 0},
+		{syscall.SIGTERM, "ready\ngot SIGTERM\n", 0},
 		{syscall.SIGINT, "ready\n", 128 + 2},
 		{syscall.SIGUSR1, "ready\n", 128 + 10},
 		{syscall.SIGKILL, "ready\n", 128 + 9},
