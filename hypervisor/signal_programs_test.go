@@ -163,6 +163,7 @@ func TestSignalPrograms(t *testing.T) {
 		{"suspend", 0},
 		{"sleep", 0},
 		{"abort", 134},
+		{"fixups", 0},
 		{"timer", 0},
 		{"resources", 0},
 	} {

@@ -451,6 +451,47 @@ static int mode_resources(void) {
 	return 0;
 }
 
+static void fix_handler(int sig, siginfo_t *si, void *ctx) {
+	ucontext_t *uc = ctx;
+	/* The handler inherits RFLAGS.AC: clear it before touching memory
+	   the compiler may access unaligned. */
+	__asm__ volatile("pushf\n andl $~0x40000, (%%rsp)\n popf" ::: "memory", "cc");
+	hits++;
+	printf("handler: signal %d code %d\n", sig, si->si_code);
+	if (sig == SIGBUS) /* alignment check: turn AC off and retry */
+		uc->uc_mcontext.gregs[REG_EFL] &= ~0x40000L;
+	if (sig == SIGFPE) /* SIMD exception: mask them all again and retry */
+		uc->uc_mcontext.fpregs->mxcsr |= 0x1f80;
+}
+
+/* fixups: #AC -> SIGBUS and #XM -> SIGFPE; the handlers fix the cause
+   in the saved context (RFLAGS, MXCSR in the FPU frame) and return. */
+static int mode_fixups(void) {
+	install(SIGBUS, fix_handler, 0);
+	install(SIGFPE, fix_handler, 0);
+	static char buf[16] __attribute__((aligned(16)));
+	int v;
+	__asm__ volatile("pushf\n orl $0x40000, (%%rsp)\n popf\n"
+	                 "movl 1(%1), %0\n" /* misaligned */
+	                 "pushf\n andl $~0x40000, (%%rsp)\n popf"
+	                 : "=r"(v)
+	                 : "r"(buf)
+	                 : "memory", "cc");
+	printf("after #AC: hits %d\n", hits);
+	unsigned int mx = 0x1f80 & ~(1u << 9); /* unmask divide-by-zero */
+	float one = 1.0f, zero = 0.0f, q;
+	__asm__ volatile("ldmxcsr %3\n"
+	                 "movss %1, %%xmm0\n divss %2, %%xmm0\n movss %%xmm0, %0"
+	                 : "=m"(q)
+	                 : "m"(one), "m"(zero), "m"(mx)
+	                 : "xmm0");
+	unsigned int now;
+	__asm__ volatile("stmxcsr %0" : "=m"(now));
+	printf("after #XM: hits %d, q is inf %d, ZE flag %d, masked again %d\n", hits, q > 1e30f, (now >> 2) & 1,
+	       (now & 0x1f80) == 0x1f80);
+	return 0;
+}
+
 static void term_handler(int sig) {
 	/* Async-signal-safe: the signal may interrupt printf's write. */
 	static const char msg[] = "got SIGTERM\n";
@@ -486,6 +527,8 @@ int main(int argc, char **argv) {
 		return mode_suspend();
 	if (!strcmp(mode, "sleep"))
 		return mode_sleep();
+	if (!strcmp(mode, "fixups"))
+		return mode_fixups();
 	if (!strcmp(mode, "timer"))
 		return mode_timer();
 	if (!strcmp(mode, "resources"))
