@@ -35,12 +35,15 @@ func TestGoRuntime(t *testing.T) {
 		mode string
 		env  []string
 		cfg  Config
+		// handlers is the least number of signal handlers the run must
+		// have started: os/signal's, and asynchronous preemption's.
+		handlers uint64
 	}{
-		{"pipeline", nil, Config{VCPUs: 2}},
-		{"pipeline", nil, Config{VCPUs: 1}},
-		{"pipeline", []string{"GOMAXPROCS=4"}, Config{VCPUs: 2, PCPUs: 1}},
-		{"signal", nil, Config{VCPUs: 2}},
-		{"gc", []string{"GOMAXPROCS=4"}, Config{VCPUs: 2}},
+		{"pipeline", nil, Config{VCPUs: 2}, 0},
+		{"pipeline", nil, Config{VCPUs: 1}, 0},
+		{"pipeline", []string{"GOMAXPROCS=4"}, Config{VCPUs: 2, PCPUs: 1}, 0},
+		{"signal", nil, Config{VCPUs: 2}, 4},
+		{"gc", []string{"GOMAXPROCS=4"}, Config{VCPUs: 2}, 1},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			native := runNativeProgram(t, tc.env, prog, tc.mode)
@@ -53,6 +56,9 @@ func TestGoRuntime(t *testing.T) {
 			}
 			if len(r.stats.Unimplemented) != 0 {
 				t.Errorf("unimplemented system calls: %v", r.stats.Unimplemented)
+			}
+			if r.stats.Signals < tc.handlers {
+				t.Errorf("%d signal handlers ran, want at least %d", r.stats.Signals, tc.handlers)
 			}
 			t.Logf("%+v", r.stats)
 		})

@@ -263,6 +263,7 @@ func (t *Thread) setupFrame(sig int, info *siginfo, act sigaction) error {
 	// The handler starts with the initial FPU state
 	// (fpu__clear_user_states).
 	t.setFPU(nil)
+	t.proc.vm.stats.signals.Add(1)
 	return nil
 }
 

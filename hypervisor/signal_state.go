@@ -328,6 +328,18 @@ func (t *Thread) exitSignals() {
 	}
 }
 
+// stopSignals releases what outlives the threads: the interval timer.
+func (p *Process) stopSignals() {
+	p.sig.itimer.set(p, 0, 0)
+}
+
+// signalSelf sends sig to t as the kernel does on t's behalf (SI_USER
+// from its own process): SIGPIPE for a write to a pipe without readers,
+// SIGXFSZ for a write beyond the file size limit.
+func (t *Thread) signalSelf(sig int) {
+	t.proc.sendSignal(t.senderInfo(sig, siUser), t, t)
+}
+
 // cloneSignals gives a new thread its signal state: the creator's mask,
 // nothing pending, no alternate stack (copy_process with CLONE_VM).
 func (t *Thread) cloneSignals(child *Thread) {

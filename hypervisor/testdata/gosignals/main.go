@@ -105,6 +105,9 @@ func pipeline() {
 	}
 	fmt.Println("pipeline:", n, "values, sum of squares", sum)
 	fmt.Println("sleepers woke:", woke, "ticks:", ticks)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Println("the collector ran:", ms.NumGC > 0)
 }
 
 // signals: os/signal delivers SIGUSR1 the program sends itself, three
