@@ -41,23 +41,29 @@ func (f *writerFile) Read(*Thread, guestBuf) (int, error) { return 0, unix.EBADF
 func (f *writerFile) Stat() (unix.Stat_t, error)          { return pipeStat(), nil }
 
 // stdinFile is a read-only stream over an io.Reader. A pump goroutine
-// started by the first read moves data from the reader to waiting
-// threads, so that a thread can stop waiting (its process exits) even
-// though an io.Reader cannot be interrupted. If the reader never returns,
-// the pump stays blocked in it until it does.
+// started by the first read that must wait moves data from the reader
+// into buf, one read at a time, so that a thread can stop waiting (its
+// process exits, a signal interrupts it) even though an io.Reader cannot
+// be interrupted; what the pump reads afterwards stays in buf for the
+// next read. If the reader never returns, the pump stays blocked in it
+// until it does.
 type stdinFile struct {
 	fileBase
 	r io.Reader
 
-	mu   sync.Mutex // protects buf, eof and reqs
+	mu   sync.Mutex // protects buf, eof, reqs and inflight
 	buf  []byte     // data read by the pump and not yet consumed
 	eof  bool
-	reqs chan stdinReq // nil until the pump starts
+	reqs chan *stdinReq // nil until the pump starts
+	// inflight is the read the pump is doing, nil when it is idle.
+	inflight *stdinReq
 }
 
+// stdinReq is one read of the pump; done is closed when its data (or
+// EOF) is in buf.
 type stdinReq struct {
 	max  int
-	resp chan []byte // nil slice after EOF
+	done chan struct{}
 }
 
 func newStdinFile(r io.Reader) *stdinFile { return &stdinFile{r: r} }
@@ -68,6 +74,12 @@ func (f *stdinFile) Read(t *Thread, dst guestBuf) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.take(dst)
+}
+
+// take reads from buf: errWouldBlock when it is empty before EOF.
+// Called with mu held.
+func (f *stdinFile) take(dst guestBuf) (int, error) {
 	if len(f.buf) > 0 {
 		n, err := dst.fill(func(p []byte) (int, error) { return copy(p, f.buf), nil })
 		f.buf = f.buf[n:]
@@ -80,53 +92,46 @@ func (f *stdinFile) Read(t *Thread, dst guestBuf) (int, error) {
 }
 
 func (f *stdinFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {
-	f.mu.Lock()
-	if f.reqs == nil {
-		f.reqs = make(chan stdinReq)
-		go f.pump(f.reqs)
-	}
-	reqs := f.reqs
-	f.mu.Unlock()
-	resp := make(chan []byte, 1)
-	select {
-	case reqs <- stdinReq{max: dst.Len(), resp: resp}:
-	case <-ctx.Done():
-		return 0, unix.EINTR
-	}
-	var data []byte
-	select {
-	case data = <-resp:
-	case <-ctx.Done():
-		return 0, unix.EINTR
-	}
-	n, err := dst.fill(func(p []byte) (int, error) { return copy(p, data), nil })
-	if n < len(data) {
+	for {
 		f.mu.Lock()
-		f.buf = append(f.buf, data[n:]...)
+		if n, err := f.take(dst); err != errWouldBlock {
+			f.mu.Unlock()
+			return n, err
+		}
+		if f.reqs == nil {
+			f.reqs = make(chan *stdinReq, 1)
+			go f.pump(f.reqs)
+		}
+		req := f.inflight
+		if req == nil {
+			// The pump is idle and the channel has room.
+			req = &stdinReq{max: dst.Len(), done: make(chan struct{})}
+			f.inflight = req
+			f.reqs <- req
+		}
 		f.mu.Unlock()
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			return 0, unix.EINTR
+		}
 	}
-	return n, err
 }
 
 // pump serves read requests from the reader, one at a time, until
-// Close closes reqs. After the reader's EOF or error it answers at once
-// with no data.
-func (f *stdinFile) pump(reqs chan stdinReq) {
-	eof := false
+// Close closes reqs.
+func (f *stdinFile) pump(reqs chan *stdinReq) {
 	for req := range reqs {
-		if eof {
-			req.resp <- nil
-			continue
-		}
 		p := make([]byte, min(req.max, 64<<10))
 		n, err := f.r.Read(p)
+		f.mu.Lock()
+		f.buf = append(f.buf, p[:n]...)
 		if n == 0 && err != nil {
-			eof = true
-			f.mu.Lock()
 			f.eof = true
-			f.mu.Unlock()
 		}
-		req.resp <- p[:n]
+		f.inflight = nil
+		close(req.done)
+		f.mu.Unlock()
 	}
 }
 

@@ -17,8 +17,8 @@ const (
 // Process is the guest program: a thread group sharing one address
 // space, fd table and futex table. vpmu runs one process per VM.
 //
-// Locking: mu protects threads, nextTID, status, crash, cwd and sigacts. mm, fds
-// and futexes have their own locks. exiting is atomic so that VCPU loops
+// Locking: mu protects threads, nextTID, status, crash and cwd. mm, fds,
+// futexes and sig have their own locks. exiting is atomic so that VCPU loops
 // can poll it cheaply.
 type Process struct {
 	vm      *VM
@@ -26,6 +26,7 @@ type Process struct {
 	mm      *MM
 	fds     *fdTable
 	futexes *futexTable
+	sig     processSignals // signal_state.go
 	// exe is the absolute host path of the program (/proc/self/exe).
 	exe string
 
@@ -33,7 +34,6 @@ type Process struct {
 	threads map[int]*Thread
 	nextTID int
 	cwd     string
-	sigacts sigactions
 	status  ExitStatus
 	crash   error
 

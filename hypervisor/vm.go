@@ -43,6 +43,7 @@ type VM struct {
 // vmCounters are the VM-wide tallies behind Stats.
 type vmCounters struct {
 	exits, syscalls, exceptions, threadSwitches, kicks atomic.Uint64
+	signals                                            atomic.Uint64
 }
 
 // New checks cfg and creates the KVM VM with its VCPUs and VMM area. It
@@ -138,6 +139,7 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 		<-p.done
 	}
 	vm.sched.wait()
+	p.stopSignals() // signal_state.go
 	p.fds.closeAll()
 	return p.result()
 }
@@ -163,6 +165,8 @@ type Stats struct {
 	ThreadSwitches uint64
 	// Kicks counts VCPUs interrupted by the scheduler.
 	Kicks uint64
+	// Signals counts signal handlers the VMM started (frames it built).
+	Signals uint64
 	// Unimplemented lists the unimplemented system calls the guest made.
 	Unimplemented []string
 	// Memory is the guest address space's size, when a program runs.
@@ -177,6 +181,7 @@ func (vm *VM) Stats() Stats {
 		Exceptions:     vm.stats.exceptions.Load(),
 		ThreadSwitches: vm.stats.threadSwitches.Load(),
 		Kicks:          vm.stats.kicks.Load(),
+		Signals:        vm.stats.signals.Load(),
 		Memory:         vm.m.mm.Stats(),
 	}
 	vm.mu.Lock()
