@@ -150,11 +150,13 @@ func (e *pipeEnd) rw(t *Thread, bufs []guestBuf, write, nonblock bool, hold *ope
 			w.err = unix.EAGAIN
 		}
 	}
+	// Once mu is released, a parked w belongs to whoever ends its wait.
+	finished, ret, err := w.finished, w.ret, w.err
 	p.mu.Unlock()
 	p.wake(woken, w)
-	if w.finished {
+	if finished {
 		w.release()
-		return w.ret, w.err
+		return ret, err
 	}
 	return t.park(w)
 }

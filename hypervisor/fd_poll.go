@@ -184,18 +184,23 @@ type pollWaiter struct {
 func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report func(*pollSet, bool) (uint64, error)) (uint64, error) {
 	w := &pollWaiter{t: t, set: set, report: report}
 	set.queues(func(q *waitQueue) { q.add(w) })
-	// Readiness may have changed before the waiter was queued.
-	if set.scan() > 0 {
+	// Readiness may have changed before the waiter was queued. A
+	// notifier may also have ended the wait already (and woken the
+	// thread early, which the scheduler keeps for when it leaves its
+	// VCPU): then the thread parks and resumes at once.
+	w.mu.Lock()
+	if !w.done && set.scan() > 0 {
+		w.done = true
+		w.mu.Unlock()
 		w.unqueue()
 		ret, err := report(set, false)
 		set.release()
 		return ret, err
 	}
-	if !deadline.IsZero() {
-		w.mu.Lock()
+	if !w.done && !deadline.IsZero() {
 		w.timer = time.AfterFunc(time.Until(deadline), w.timeout)
-		w.mu.Unlock()
 	}
+	w.mu.Unlock()
 	return t.park(w)
 }
 

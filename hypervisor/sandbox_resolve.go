@@ -24,13 +24,16 @@ const maxPathLen = 4095
 // pathBase is the directory a relative guest path starts from.
 type pathBase struct {
 	// fd is the directory's host fd, or AT_FDCWD for an absolute path
-	// (resolution from "/"), or -1 for an emulated directory, whose
+	// (resolution from "/"), or emuBase for an emulated directory, whose
 	// paths are resolved lexically from path.
 	fd int
 	// path is the directory's real path.
 	path string
 	of   *openFile // the reference held on the directory's file, or nil
 }
+
+// emuBase is pathBase.fd of an emulated directory.
+const emuBase = -1
 
 // pathBase returns the base of guest path p relative to dirfd. The
 // caller must call release.
@@ -55,7 +58,7 @@ func (t *Thread) pathBase(dirfd int, p string) (pathBase, error) {
 		}
 		return pathBase{fd: f.fd, path: f.path, of: of}, nil
 	case *procDir:
-		return pathBase{fd: -1, path: f.path, of: of}, nil
+		return pathBase{fd: emuBase, path: f.path, of: of}, nil
 	default:
 		of.decRef()
 		return pathBase{}, unix.ENOTDIR
@@ -139,7 +142,7 @@ func (t *Thread) lookupFrom(b pathBase, p string, follow, dirOnly bool, depth in
 		return node{fd: -1, lex: lex, emu: e}, nil
 	}
 	dirfd, rel := b.fd, p
-	if dirfd < 0 {
+	if dirfd == emuBase {
 		dirfd, rel = unix.AT_FDCWD, lex
 	}
 	extra := 0
@@ -229,6 +232,17 @@ func (t *Thread) openTarget(c *confined, op string, flags int, mode uint32) (int
 // EEXIST, unreported, as on a read-only mount. The caller must close the
 // result.
 func (t *Thread) resolveParent(dirfd int, p, op string, create bool) (confined, error) {
+	return t.resolveParentDepth(dirfd, p, op, create, 0)
+}
+
+func trailingSlash(on bool) string {
+	if on {
+		return "/"
+	}
+	return ""
+}
+
+func (t *Thread) resolveParentDepth(dirfd int, p, op string, create bool, depth int) (confined, error) {
 	c := confined{dir: -1}
 	b, err := t.pathBase(dirfd, p)
 	if err != nil {
@@ -238,7 +252,16 @@ func (t *Thread) resolveParent(dirfd int, p, op string, create bool) (confined, 
 	c.lex = lexJoin(b.path, p)
 	parent, name, dot, trailing := splitLast(p)
 	c.name, c.dot, c.trailing = name, dot, trailing
-	if b.fd < 0 {
+	e, redirect, err := t.emulated(lexJoin(b.path, parent), true)
+	switch {
+	case redirect != "" && depth < maxRedirects:
+		// /proc/self/cwd/x and the like: the host path they lead to.
+		return t.resolveParentDepth(unix.AT_FDCWD, redirect+"/"+name+trailingSlash(trailing), op, create, depth+1)
+	case redirect != "":
+		return c, unix.ELOOP
+	case err != nil:
+		return c, err
+	case e != nil || b.fd == emuBase:
 		// Emulated directories (/proc/self ...) are never writable.
 		return c, t.sandbox().denyWrite(op, c.lex)
 	}
