@@ -113,7 +113,7 @@ func (t *fdTable) chdirInitial(dir string) error {
 	if err != nil {
 		return &os.PathError{Op: "working directory", Path: dir, Err: err}
 	}
-	f, err := newHostFile(fd, unix.O_PATH)
+	f, err := newHostFile(fd, unix.O_PATH, nil)
 	if err != nil {
 		unix.Close(fd)
 		return &os.PathError{Op: "working directory", Path: dir, Err: err}

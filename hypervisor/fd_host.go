@@ -1,6 +1,8 @@
 package hypervisor
 
 import (
+	"sync"
+
 	"github.com/vpmu/vpmu/internal/unix"
 )
 
@@ -12,8 +14,11 @@ type hostFile struct {
 	fileBase
 	fd int
 	// path is the real path when the file was opened: the name mmap
-	// shows, and the base of *at calls relative to a directory.
-	path string
+	// shows, and the base of *at calls relative to a directory. It is
+	// set at open for directories and on first use (realPath) for the
+	// rest, which saves a readlink per open.
+	path     string
+	pathOnce sync.Once
 	// mode is st_mode at open.
 	mode uint32
 	// readable and writable follow the access mode; opath marks an
@@ -21,18 +26,24 @@ type hostFile struct {
 	readable, writable, opath bool
 }
 
-// newHostFile wraps a host fd opened with flags. It records the fd's
-// real path and mode.
-func newHostFile(fd, flags int) (*hostFile, error) {
-	st, err := hostFstat(fd)
-	if err != nil {
-		return nil, err
+// newHostFile wraps a host fd opened with flags, whose struct stat is
+// st (nil: fstat it).
+func newHostFile(fd, flags int, st *unix.Stat_t) (*hostFile, error) {
+	if st == nil {
+		s, err := hostFstat(fd)
+		if err != nil {
+			return nil, err
+		}
+		st = &s
 	}
-	p, err := hostRealPath(fd)
-	if err != nil && err != unix.ENOENT {
-		return nil, err
+	f := &hostFile{fd: fd, mode: st.Mode}
+	if f.isDir() {
+		p, err := hostRealPath(fd)
+		if err != nil && err != unix.ENOENT {
+			return nil, err
+		}
+		f.path = p
 	}
-	f := &hostFile{fd: fd, path: p, mode: st.Mode}
 	if flags&unix.O_PATH != 0 {
 		f.opath = true
 	} else {
@@ -138,12 +149,23 @@ func (f *hostFile) MmapSource() (fileSource, error) {
 
 func (f *hostFile) Close() error { return unix.Close(f.fd) }
 
-func (f *hostFile) fdPath() string { return f.path }
+// realPath returns the file's real path when it was opened (or first
+// asked).
+func (f *hostFile) realPath() string {
+	f.pathOnce.Do(func() {
+		if f.path == "" {
+			f.path, _ = hostRealPath(f.fd)
+		}
+	})
+	return f.path
+}
+
+func (f *hostFile) fdPath() string { return f.realPath() }
 
 // hostSource reads a host file for mmap.
 type hostSource struct{ f *hostFile }
 
-func (s hostSource) Name() string { return s.f.path }
+func (s hostSource) Name() string { return s.f.realPath() }
 
 func (s hostSource) ReadAt(p []byte, off int64) (int, error) {
 	total := 0

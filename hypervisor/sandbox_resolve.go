@@ -56,7 +56,7 @@ func (t *Thread) pathBase(dirfd int, p string) (pathBase, error) {
 			of.decRef()
 			return pathBase{}, unix.ENOTDIR
 		}
-		return pathBase{fd: f.fd, path: f.path, of: of}, nil
+		return pathBase{fd: f.fd, path: f.realPath(), of: of}, nil
 	case *procDir:
 		return pathBase{fd: emuBase, path: f.path, of: of}, nil
 	default:
@@ -177,8 +177,11 @@ func (t *Thread) lookupFrom(b pathBase, p string, follow, dirOnly bool, depth in
 // directory beneath a granted directory.
 type confined struct {
 	g *grant
-	// dir is an O_PATH fd of the parent directory, opened beneath g.
+	// dir is an O_PATH fd of the parent directory, opened beneath g by
+	// parent (-1 until then).
 	dir int
+	t   *Thread
+	op  string
 	// rel is the parent's path relative to g.path ("." for g itself).
 	rel string
 	// name is the final component, or "." when the path named a
@@ -282,15 +285,27 @@ func (t *Thread) resolveParentDepth(dirfd int, p, op string, create bool, depth 
 		return c, t.sandbox().denyWrite(op, c.lex)
 	}
 	c.g, c.rel = g, relTo(real, g.path)
-	// Open the parent again, this time from the grant and confined
-	// beneath it: if the tree changed since the lookup above, this
-	// fails or finds another directory beneath the grant, never one
-	// outside.
-	c.dir, err = openBeneath(g.fd, c.rel, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err == unix.EXDEV {
-		return c, t.sandbox().denyWrite(op, c.lex)
+	c.t, c.op = t, op
+	return c, nil
+}
+
+// parent returns an O_PATH fd of the parent directory, opened from the
+// grant and confined beneath it (once; close releases it): if the tree
+// changed since resolveParent looked, this fails or finds another
+// directory beneath the grant, never one outside.
+func (c *confined) parent() (int, error) {
+	if c.dir >= 0 {
+		return c.dir, nil
 	}
-	return c, err
+	fd, err := openBeneath(c.g.fd, c.rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err == unix.EXDEV {
+		return -1, c.t.sandbox().denyWrite(c.op, c.lex)
+	}
+	if err != nil {
+		return -1, err
+	}
+	c.dir = fd
+	return fd, nil
 }
 
 // existsIn reports whether name exists in the directory fd (without

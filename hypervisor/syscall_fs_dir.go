@@ -82,7 +82,7 @@ func sysGetdents64Fn(t *Thread, a SyscallArgs) (uint64, error) {
 				return 0, err
 			}
 			out = out[:n]
-			if f.path == "/proc" {
+			if f.realPath() == "/proc" {
 				out = filterDirents(out, strconv.Itoa(vmmPID()))
 			}
 		case *procDir:
@@ -157,7 +157,7 @@ func sysChdirFn(t *Thread, a SyscallArgs) (uint64, error) {
 			n.close()
 			return 0, err
 		}
-		hf, err := newHostFile(n.fd, unix.O_PATH)
+		hf, err := newHostFile(n.fd, unix.O_PATH, &n.st)
 		if err != nil {
 			n.close()
 			return 0, err
@@ -217,7 +217,11 @@ func (t *Thread) mkdirat(dirfd int, pathAddr uint64, mode uint32) (uint64, error
 		return 0, unix.EEXIST
 	}
 	want := mode & 0o7777 &^ t.proc.fds.umask.Load()
-	if err := unix.Mkdirat(c.dir, c.nameArg(), want); err != nil {
+	dir, err := c.parent()
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.Mkdirat(dir, c.nameArg(), want); err != nil {
 		return 0, err
 	}
 	if want&vmmUmask() != 0 {
@@ -251,7 +255,11 @@ func (t *Thread) unlinkat(dirfd int, pathAddr uint64, flags int) (uint64, error)
 	case c.dot != "":
 		return 0, unix.EISDIR
 	}
-	return 0, unix.Unlinkat(c.dir, c.nameArg(), flags)
+	dir, err := c.parent()
+	if err != nil {
+		return 0, err
+	}
+	return 0, unix.Unlinkat(dir, c.nameArg(), flags)
 }
 
 // renameat2 flags.
@@ -288,7 +296,15 @@ func (t *Thread) renameat2(olddirfd int, oldAddr uint64, newdirfd int, newAddr u
 	case c1.dot != "" || c2.dot != "":
 		return 0, unix.EBUSY
 	}
-	return 0, unix.Renameat2(c1.dir, c1.nameArg(), c2.dir, c2.nameArg(), uint(flags))
+	dir1, err := c1.parent()
+	if err != nil {
+		return 0, err
+	}
+	dir2, err := c2.parent()
+	if err != nil {
+		return 0, err
+	}
+	return 0, unix.Renameat2(dir1, c1.nameArg(), dir2, c2.nameArg(), uint(flags))
 }
 
 func (t *Thread) linkat(olddirfd int, oldAddr uint64, newdirfd int, newAddr uint64, flags int) (uint64, error) {
@@ -327,7 +343,15 @@ func (t *Thread) linkat(olddirfd int, oldAddr uint64, newdirfd int, newAddr uint
 		if c1.dot != "" {
 			return 0, unix.EPERM // a directory
 		}
-		return 0, unix.Linkat(c1.dir, c1.name, c2.dir, c2.nameArg(), 0)
+		dir1, err := c1.parent()
+		if err != nil {
+			return 0, err
+		}
+		dir2, err := c2.parent()
+		if err != nil {
+			return 0, err
+		}
+		return 0, unix.Linkat(dir1, c1.name, dir2, c2.nameArg(), 0)
 	}
 	// AT_SYMLINK_FOLLOW or AT_EMPTY_PATH (an O_TMPFILE file made
 	// visible): what the old path or fd leads to, which must already lie
@@ -344,7 +368,11 @@ func (t *Thread) linkat(olddirfd int, oldAddr uint64, newdirfd int, newAddr uint
 	} else if g != c2.g {
 		return 0, unix.EXDEV
 	}
-	return 0, unix.Linkat(unix.AT_FDCWD, fdMagic(fd), c2.dir, c2.nameArg(), unix.AT_SYMLINK_FOLLOW)
+	dir2, err := c2.parent()
+	if err != nil {
+		return 0, err
+	}
+	return 0, unix.Linkat(unix.AT_FDCWD, fdMagic(fd), dir2, c2.nameArg(), unix.AT_SYMLINK_FOLLOW)
 }
 
 // linkSource returns a host fd of the file linkat links with
@@ -394,7 +422,11 @@ func (t *Thread) symlinkat(targetAddr uint64, newdirfd int, linkAddr uint64) (ui
 	}
 	// The link's text is not resolved now; whoever follows it later is
 	// confined as every write is.
-	return 0, unix.Symlinkat(target, c.dir, c.nameArg())
+	dir, err := c.parent()
+	if err != nil {
+		return 0, err
+	}
+	return 0, unix.Symlinkat(target, dir, c.nameArg())
 }
 
 // mknodat creates regular files only: device nodes, named pipes and
@@ -416,7 +448,11 @@ func (t *Thread) mknodat(dirfd int, pathAddr uint64, mode uint32) (uint64, error
 		return 0, unix.EEXIST
 	}
 	want := mode & 0o7777 &^ t.proc.fds.umask.Load()
-	if err := unix.Mknodat(c.dir, c.nameArg(), unix.S_IFREG|want, 0); err != nil {
+	dir, err := c.parent()
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.Mknodat(dir, c.nameArg(), unix.S_IFREG|want, 0); err != nil {
 		return 0, err
 	}
 	if want&vmmUmask() != 0 {

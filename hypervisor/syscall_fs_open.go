@@ -37,7 +37,7 @@ func (t *Thread) openat(dirfd int, pathAddr uint64, flags int, mode uint32) (uin
 	if err != nil {
 		return 0, err
 	}
-	fd, err := t.proc.fds.installFlags(f, flags&^unix.O_PATH|unix.O_LARGEFILE|flags&unix.O_PATH)
+	fd, err := t.proc.fds.installFlags(f, flags|unix.O_LARGEFILE)
 	return uint64(fd), err
 }
 
@@ -92,7 +92,7 @@ func (t *Thread) open(dirfd int, p string, flags int, mode uint32) (File, error)
 	if err != nil {
 		return nil, err
 	}
-	f, err := newHostFile(hfd, flags)
+	f, err := newHostFile(hfd, flags, nil)
 	if err != nil {
 		unix.Close(hfd)
 		return nil, err
@@ -142,7 +142,7 @@ func regularOrDir(mode uint32) bool {
 // consuming the node's fd.
 func (t *Thread) openHostNode(n *node, flags int) (File, error) {
 	if flags&unix.O_PATH != 0 {
-		f, err := newHostFile(n.fd, unix.O_PATH)
+		f, err := newHostFile(n.fd, unix.O_PATH, &n.st)
 		if err != nil {
 			n.close()
 			return nil, err
@@ -158,7 +158,7 @@ func (t *Thread) openHostNode(n *node, flags int) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := newHostFile(hfd, flags)
+	f, err := newHostFile(hfd, flags, &n.st)
 	if err != nil {
 		unix.Close(hfd)
 		return nil, err
@@ -238,7 +238,7 @@ func (t *Thread) reopenFD(fd, flags int, mode uint32) (File, error) {
 			if p, err := hostRealPath(f.fd); err == nil {
 				return t.open(unix.AT_FDCWD, p, flags&^(unix.O_CREAT|unix.O_EXCL), mode)
 			}
-			return nil, t.sandbox().denyWrite("open for writing", f.path)
+			return nil, t.sandbox().denyWrite("open for writing", f.realPath())
 		}
 		if flags&unix.O_PATH != 0 {
 			flags = unix.O_PATH
@@ -247,7 +247,7 @@ func (t *Thread) reopenFD(fd, flags int, mode uint32) (File, error) {
 		if err != nil {
 			return nil, err
 		}
-		nf, err := newHostFile(hfd, flags)
+		nf, err := newHostFile(hfd, flags, nil)
 		if err != nil {
 			unix.Close(hfd)
 			return nil, err

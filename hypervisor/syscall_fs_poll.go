@@ -19,7 +19,7 @@ func init() {
 		if ms := a.Int(2); ms >= 0 {
 			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
 		}
-		return t.poll(a[0], a[1], deadline, ms0(a.Int(2)), 0)
+		return t.poll(a[0], a[1], deadline, a.Int(2) == 0, 0)
 	})
 	registerSyscall(sysPpoll, func(t *Thread, a SyscallArgs) (uint64, error) {
 		if a[3] != 0 && a[4] != sigsetSize {
@@ -46,9 +46,6 @@ func init() {
 		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], false)
 	})
 }
-
-// ms0 reports a zero poll timeout (return at once).
-func ms0(ms int) bool { return ms == 0 }
 
 // readTimeout reads a timeout (a timeval for select, else a timespec) at
 // addr: the deadline (zero: none, for a NULL pointer) and whether it is
