@@ -90,7 +90,7 @@ func TestRunSandbox(t *testing.T) {
 
 func TestRunCrash(t *testing.T) {
 	prog := guestProg(t)
-	code, out, errs := vpmuRun(t, nil, prog, "segv")
+	code, out, errs := vpmuRun(t, nil, "--vcpus", "1", prog, "segv")
 	if code != 139 || out != "about to crash\n" {
 		t.Errorf("segv: exit %d, stdout %q", code, out)
 	}
