@@ -29,6 +29,10 @@ type Process struct {
 	sig     processSignals // signal_state.go
 	// exe is the absolute host path of the program (/proc/self/exe).
 	exe string
+	// argv, envp and auxv are what the program started with
+	// (/proc/self/cmdline, environ, auxv); set by load.
+	argv, envp []string
+	auxv       []byte
 
 	mu      sync.Mutex
 	threads map[int]*Thread
@@ -67,6 +71,9 @@ func newProcess(vm *VM) (*Process, error) {
 		done:    make(chan struct{}),
 	}
 	p.fds = newFDTable(vm.cfg)
+	if err := p.fds.chdirInitial(cwd); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

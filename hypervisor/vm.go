@@ -26,6 +26,7 @@ type VM struct {
 	m     *machine
 	sched *scheduler
 	vcpus []*vcpu
+	sb    *sandbox // granted directories and refusals (sandbox.go)
 
 	// runMu is held by Run from start to end; Close takes it before
 	// releasing the machine.
@@ -54,11 +55,16 @@ func New(cfg Config) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb, err := newSandbox(cfg.RWDirs, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	m, err := newMachine(cfg.VCPUs, physSize(cfg.MemBytes), cfg.MemBytes)
 	if err != nil {
+		sb.close()
 		return nil, fmt.Errorf("create VM: %w", err)
 	}
-	vm := &VM{cfg: cfg, log: cfg.Logger, hooks: cfg.Hooks, m: m, unimpl: map[int]bool{}}
+	vm := &VM{cfg: cfg, log: cfg.Logger, hooks: cfg.Hooks, m: m, sb: sb, unimpl: map[int]bool{}}
 	vm.sched = newScheduler(vm, cfg.PCPUs)
 	for i, k := range m.vcpus {
 		vm.vcpus = append(vm.vcpus, newVCPU(vm, i, k))
@@ -88,6 +94,7 @@ func (vm *VM) Close() error {
 	// closed and stops).
 	vm.runMu.Lock()
 	defer vm.runMu.Unlock()
+	vm.sb.close()
 	return vm.m.close()
 }
 
@@ -171,6 +178,8 @@ type Stats struct {
 	Unimplemented []string
 	// Memory is the guest address space's size, when a program runs.
 	Memory MMStats
+	// Denials lists what the sandbox refused, one entry per kind.
+	Denials []Denial
 }
 
 // Stats returns current counters.
@@ -183,6 +192,7 @@ func (vm *VM) Stats() Stats {
 		Kicks:          vm.stats.kicks.Load(),
 		Signals:        vm.stats.signals.Load(),
 		Memory:         vm.m.mm.Stats(),
+		Denials:        vm.sb.list(),
 	}
 	vm.mu.Lock()
 	for nr := range vm.unimpl {

@@ -28,7 +28,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{listCommand, statCommand, recordCommand, exporterCommand, helpCommand}
+	commands = []*command{listCommand, statCommand, recordCommand, runCommand, exporterCommand, helpCommand}
 }
 
 func lookup(name string) *command {
