@@ -63,42 +63,28 @@ func openNative[C any](spec pmu.Spec, open func(pmu.Group) (C, error), closeC fu
 }
 
 // openGroup opens the pending slots as one group, dropping unsupported
-// events one at a time.
+// events (pmu.OpenPartial).
 func (s *nativeSet[C]) openGroup(explicit bool, pending []int, open func(pmu.Group) (C, error)) error {
-	for len(pending) > 0 {
-		g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
-		for i, si := range pending {
-			g.Events[i] = s.slots[si].event
-		}
-		c, err := open(g)
-		if err == nil {
-			for i, si := range pending {
-				s.slots[si].group, s.slots[si].index = len(s.groups), i
-			}
-			s.groups = append(s.groups, nativeGroup[C]{group: g, counter: c})
-			return nil
-		}
-		var ns *pmu.NotSupportedError
-		if !errors.As(err, &ns) {
-			return fmt.Errorf("open %s: %w", g, err)
-		}
-		k := -1
-		for i, si := range pending {
-			if e := s.slots[si].event; e.String() == ns.Event || e.Name == ns.Event {
-				k = i
-				break
-			}
-		}
-		if k < 0 || len(pending) == 1 {
-			// The backend did not say which event; none of them counts.
-			for _, si := range pending {
-				s.slots[si].err = err
-			}
-			return nil
-		}
-		s.slots[pending[k]].err = err
-		pending = append(pending[:k:k], pending[k+1:]...)
+	g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
+	for i, si := range pending {
+		g.Events[i] = s.slots[si].event
 	}
+	c, counted, errs, ok, err := pmu.OpenPartial(g, open)
+	if err != nil {
+		return err
+	}
+	for i, si := range pending {
+		s.slots[si].err = errs[i]
+	}
+	if !ok {
+		return nil
+	}
+	sub := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(counted))}
+	for i, k := range counted {
+		sub.Events[i] = g.Events[k]
+		s.slots[pending[k]].group, s.slots[pending[k]].index = len(s.groups), i
+	}
+	s.groups = append(s.groups, nativeGroup[C]{group: sub, counter: c})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"context"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/vpmu/vpmu/internal/unix"
@@ -13,15 +14,17 @@ import (
 // fails with ENOTTY), so a C program buffers its output as it would in a
 // pipeline.
 
-// pipeStat is the struct stat of the stdio streams.
-func pipeStat() unix.Stat_t {
-	return unix.Stat_t{Mode: unix.S_IFIFO | 0o600, Nlink: 1, Blksize: 4096}
+// pipeStat is the struct stat of a stdio stream with inode number ino.
+func pipeStat(ino uint64) unix.Stat_t {
+	return unix.Stat_t{Mode: unix.S_IFIFO | 0o600, Ino: ino, Nlink: 1, Blksize: 4096,
+		Uid: uint32(unix.Getuid()), Gid: uint32(unix.Getgid())}
 }
 
 // writerFile is a write-only stream over an io.Writer.
 type writerFile struct {
 	fileBase
 	name string
+	ino  uint64
 	mu   sync.Mutex // serializes writes: the io.Writer need not be safe
 	w    io.Writer
 }
@@ -38,21 +41,28 @@ func (f *writerFile) Write(_ *Thread, src guestBuf) (int, error) {
 }
 
 func (f *writerFile) Read(*Thread, guestBuf) (int, error) { return 0, unix.EBADF }
-func (f *writerFile) Stat() (unix.Stat_t, error)          { return pipeStat(), nil }
+func (f *writerFile) Stat() (unix.Stat_t, error)          { return pipeStat(f.ino), nil }
+func (f *writerFile) fdPath() string                      { return "pipe:[" + strconv.FormatUint(f.ino, 10) + "]" }
 
 // stdinFile is a read-only stream over an io.Reader. A pump goroutine
-// started by the first read moves data from the reader to waiting
-// threads, so that a thread can stop waiting (its process exits) even
-// though an io.Reader cannot be interrupted. If the reader never returns,
-// the pump stays blocked in it until it does.
+// started by the first read or poll that finds nothing buffered reads
+// the reader into buf, one request at a time, and notifies the file's
+// wait queue; reads and polls wait on that queue, so a thread can stop
+// waiting (its process exits) even though an io.Reader cannot be
+// interrupted. If the reader never returns, the pump stays blocked in
+// it until it does.
 type stdinFile struct {
 	fileBase
-	r io.Reader
+	r   io.Reader
+	ino uint64
+	q   waitQueue
 
-	mu   sync.Mutex // protects buf, eof and reqs
-	buf  []byte     // data read by the pump and not yet consumed
-	eof  bool
-	reqs chan stdinReq // nil until the pump starts
+	mu          sync.Mutex    // protects buf, eof, reqs and prefetching
+	buf         []byte        // data read by the pump and not yet consumed
+	eof         bool          // the reader reported EOF or an error
+	reqs        chan stdinReq // nil until the pump starts; never closed
+	quit        chan struct{} // closed by Close: the pump and prefetch stop
+	prefetching bool          // a poll asked the pump for data
 }
 
 type stdinReq struct {
@@ -60,7 +70,9 @@ type stdinReq struct {
 	resp chan []byte // nil slice after EOF
 }
 
-func newStdinFile(r io.Reader) *stdinFile { return &stdinFile{r: r} }
+func newStdinFile(r io.Reader) *stdinFile {
+	return &stdinFile{r: r, ino: pipeInodes.Add(1), quit: make(chan struct{})}
+}
 
 func (f *stdinFile) Read(t *Thread, dst guestBuf) (int, error) {
 	if f.r == nil || dst.Len() == 0 {
@@ -79,41 +91,76 @@ func (f *stdinFile) Read(t *Thread, dst guestBuf) (int, error) {
 	return 0, errWouldBlock
 }
 
-func (f *stdinFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {
-	f.mu.Lock()
+// startPump starts the pump goroutine if needed and returns its request
+// channel. Called with mu held.
+func (f *stdinFile) startPump() chan stdinReq {
 	if f.reqs == nil {
 		f.reqs = make(chan stdinReq)
 		go f.pump(f.reqs)
 	}
-	reqs := f.reqs
-	f.mu.Unlock()
+	return f.reqs
+}
+
+// fetch asks the pump for more data and waits for it (nil after EOF,
+// or when Close ends the wait).
+func (f *stdinFile) fetch(reqs chan stdinReq) []byte {
 	resp := make(chan []byte, 1)
 	select {
-	case reqs <- stdinReq{max: dst.Len(), resp: resp}:
-	case <-ctx.Done():
-		return 0, unix.EINTR
+	case reqs <- stdinReq{max: 64 << 10, resp: resp}:
+	case <-f.quit:
+		return nil
 	}
-	var data []byte
 	select {
-	case data = <-resp:
-	case <-ctx.Done():
-		return 0, unix.EINTR
+	case d := <-resp:
+		return d
+	case <-f.quit:
+		return nil
 	}
-	n, err := dst.fill(func(p []byte) (int, error) { return copy(p, data), nil })
-	if n < len(data) {
-		f.mu.Lock()
-		f.buf = append(f.buf, data[n:]...)
-		f.mu.Unlock()
+}
+
+// ReadWait waits until the pump brought data (or EOF), then reads.
+func (f *stdinFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {
+	ch := make(chanWaker, 1)
+	f.q.add(ch)
+	defer f.q.remove(ch)
+	for {
+		n, err := f.Read(nil, dst)
+		if err != errWouldBlock {
+			return n, err
+		}
+		if f.readiness() != 0 {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, unix.EINTR
+		}
 	}
-	return n, err
+}
+
+// chanWaker is a waiter that signals a channel.
+type chanWaker chan struct{}
+
+func (c chanWaker) notify() {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // pump serves read requests from the reader, one at a time, until
-// Close closes reqs. After the reader's EOF or error it answers at once
-// with no data.
+// Close. After the reader's EOF or error it answers at once with no
+// data.
 func (f *stdinFile) pump(reqs chan stdinReq) {
 	eof := false
-	for req := range reqs {
+	for {
+		var req stdinReq
+		select {
+		case req = <-reqs:
+		case <-f.quit:
+			return
+		}
 		if eof {
 			req.resp <- nil
 			continue
@@ -130,17 +177,54 @@ func (f *stdinFile) pump(reqs chan stdinReq) {
 	}
 }
 
-// Close stops the pump once it returns from the reader. No ReadWait is
-// in flight: the caller holds the last reference.
-func (f *stdinFile) Close() error {
+// readiness is POLLIN when data or EOF is there; otherwise it asks the
+// pump for data in the background and notifies when it comes.
+func (f *stdinFile) readiness() uint32 {
+	if f.r == nil {
+		return pollIn | pollRdNorm | pollHup
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.reqs != nil {
-		close(f.reqs)
-		f.reqs = nil
+	switch {
+	case len(f.buf) > 0:
+		return pollIn | pollRdNorm
+	case f.eof:
+		return pollIn | pollRdNorm | pollHup
 	}
+	if !f.prefetching {
+		f.prefetching = true
+		reqs := f.startPump()
+		go func() {
+			data := f.fetch(reqs)
+			f.mu.Lock()
+			f.prefetching = false
+			f.buf = append(f.buf, data...)
+			f.mu.Unlock()
+			f.q.notify()
+		}()
+	}
+	return 0
+}
+
+func (f *stdinFile) waitQueue() *waitQueue { return &f.q }
+
+// Close stops the pump once it returns from the reader, and any
+// prefetch.
+func (f *stdinFile) Close() error {
+	close(f.quit)
 	return nil
 }
 
 func (f *stdinFile) Write(*Thread, guestBuf) (int, error) { return 0, unix.EBADF }
-func (f *stdinFile) Stat() (unix.Stat_t, error)           { return pipeStat(), nil }
+func (f *stdinFile) Stat() (unix.Stat_t, error)           { return pipeStat(f.ino), nil }
+func (f *stdinFile) fdPath() string                       { return "pipe:[" + strconv.FormatUint(f.ino, 10) + "]" }
+
+func (f *stdinFile) Ioctl(t *Thread, req, arg uint64) (uint64, error) {
+	if req == fionread {
+		f.mu.Lock()
+		n := len(f.buf)
+		f.mu.Unlock()
+		return 0, t.proc.mm.WriteUint32(arg, uint32(n))
+	}
+	return 0, unix.ENOTTY
+}

@@ -27,6 +27,8 @@ type File interface {
 	Write(t *Thread, src guestBuf) (int, error)
 	// Pread reads at off without moving the offset.
 	Pread(t *Thread, dst guestBuf, off int64) (int, error)
+	// Pwrite writes at off without moving the offset.
+	Pwrite(t *Thread, src guestBuf, off int64) (int, error)
 	// Seek implements lseek.
 	Seek(off int64, whence int) (int64, error)
 	// Stat returns the struct stat of the file.
@@ -50,16 +52,28 @@ func (fileBase) Read(*Thread, guestBuf) (int, error)             { return 0, uni
 func (fileBase) ReadWait(context.Context, guestBuf) (int, error) { return 0, unix.EINVAL }
 func (fileBase) Write(*Thread, guestBuf) (int, error)            { return 0, unix.EINVAL }
 func (fileBase) Pread(*Thread, guestBuf, int64) (int, error)     { return 0, unix.ESPIPE }
+func (fileBase) Pwrite(*Thread, guestBuf, int64) (int, error)    { return 0, unix.ESPIPE }
 func (fileBase) Seek(int64, int) (int64, error)                  { return 0, unix.ESPIPE }
 func (fileBase) Ioctl(*Thread, uint64, uint64) (uint64, error)   { return 0, unix.ENOTTY }
 func (fileBase) MmapSource() (fileSource, error)                 { return nil, unix.ENODEV }
 func (fileBase) Close() error                                    { return nil }
 
-// openFile counts the fds sharing one File (dup), closing it with the
-// last.
+// openFile is an open file description: the File, the status flags
+// (the access mode, O_APPEND, O_NONBLOCK ... as fcntl F_GETFL shows
+// them) and a count of the fds and calls using it (dup shares it); the
+// last to let go closes the File.
 type openFile struct {
 	File
-	refs atomic.Int32
+	refs  atomic.Int32
+	flags atomic.Int32
+}
+
+// nonblock reports whether O_NONBLOCK is set.
+func (o *openFile) nonblock() bool { return o.flags.Load()&unix.O_NONBLOCK != 0 }
+
+// statusFlags keeps the open flags that F_GETFL reports.
+func statusFlags(flags int) int32 {
+	return int32(flags &^ (unix.O_CLOEXEC | unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_NOCTTY | unix.O_NOFOLLOW | unix.O_DIRECTORY))
 }
 
 func (o *openFile) decRef() error {
@@ -77,18 +91,26 @@ type fdEntry struct {
 // maxFDs is RLIMIT_NOFILE's default soft limit.
 const maxFDs = 1024
 
-// fdTable is the guest's file-descriptor table. Safe for concurrent use.
+// fdTable is the guest's file-descriptor table, with the rest of the
+// process's file-system state: the working directory and the umask.
+// Safe for concurrent use.
 type fdTable struct {
 	mu  sync.Mutex
 	fds map[int]fdEntry
+	// cwd is the working directory (a *hostFile of a directory), nil
+	// until setCwd; mu protects it.
+	cwd *openFile
+	// umask is the file-mode creation mask.
+	umask atomic.Uint32
 }
 
 // newFDTable creates the table with fds 0, 1 and 2 from cfg.
 func newFDTable(cfg Config) *fdTable {
 	t := &fdTable{fds: map[int]fdEntry{}}
-	t.install(newStdinFile(cfg.Stdin), false)
-	t.install(&writerFile{w: cfg.Stdout, name: "stdout"}, false)
-	t.install(&writerFile{w: cfg.Stderr, name: "stderr"}, false)
+	t.umask.Store(hostUmask())
+	t.installFlags(newStdinFile(cfg.Stdin), unix.O_RDONLY)
+	t.installFlags(&writerFile{w: cfg.Stdout, name: "stdout", ino: pipeInodes.Add(1)}, unix.O_WRONLY)
+	t.installFlags(&writerFile{w: cfg.Stderr, name: "stderr", ino: pipeInodes.Add(1)}, unix.O_WRONLY)
 	return t
 }
 
@@ -112,8 +134,21 @@ func (t *fdTable) put(f *openFile) { f.decRef() }
 // install adds f at the lowest free fd (EMFILE when full). It takes
 // ownership of f: on failure f is closed.
 func (t *fdTable) install(f File, cloexec bool) (int, error) {
+	flags := 0
+	if cloexec {
+		flags = unix.O_CLOEXEC
+	}
+	return t.installFlags(f, flags)
+}
+
+// installFlags is install for a file opened with open flags: O_CLOEXEC
+// sets the fd flag, the access mode and status flags are kept for
+// F_GETFL.
+func (t *fdTable) installFlags(f File, flags int) (int, error) {
+	cloexec := flags&unix.O_CLOEXEC != 0
 	o := &openFile{File: f}
 	o.refs.Store(1)
+	o.flags.Store(statusFlags(flags))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for fd := 0; fd < maxFDs; fd++ {
@@ -138,14 +173,20 @@ func (t *fdTable) close(fd int) error {
 	return e.file.decRef()
 }
 
-// closeAll closes every fd, when the process is gone.
+// closeAll closes every fd and lets go of the working directory, when
+// the process is gone.
 func (t *fdTable) closeAll() {
 	t.mu.Lock()
 	fds := t.fds
 	t.fds = map[int]fdEntry{}
+	cwd := t.cwd
+	t.cwd = nil
 	t.mu.Unlock()
 	for _, e := range fds {
 		e.file.decRef()
+	}
+	if cwd != nil {
+		cwd.decRef()
 	}
 }
 

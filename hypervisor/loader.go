@@ -90,6 +90,7 @@ func (p *Process) load(path string, argv, envp []string) (*Thread, error) {
 	if err := p.mm.poke(sp, img); err != nil {
 		return nil, err
 	}
+	p.saveStartInfo(argv, envp, img)
 	ctx := threadContext{regs: regsAtEntry(entry, sp)}
 	return p.newThread(ctx), nil
 }

@@ -28,6 +28,8 @@ type machine struct {
 	// initFPU is the FPU state of a VCPU after reset, which a new
 	// process starts with.
 	initFPU []byte
+	// xstate is the layout of FPU images, for signal frames.
+	xstate xstateLayout
 
 	vcpus []*kvm.VCPU
 }
@@ -110,6 +112,7 @@ func newMachine(nvcpus int, physSize, limit uint64) (_ *machine, err error) {
 			if err := v.XSave(m.initFPU, m.xsave2); err != nil {
 				return nil, fmt.Errorf("read initial FPU state: %w", err)
 			}
+			m.xstate = newXstateLayout(m.cpuid, m.xcr0, m.xsaveSize, m.initFPU)
 		}
 		if err := m.setupVCPU(v); err != nil {
 			return nil, fmt.Errorf("set up vcpu %d: %w", i, err)

@@ -13,6 +13,21 @@ type guestBuf struct {
 	mm   *MM
 	addr uint64
 	n    uint64
+	// host, if not nil, is a VMM buffer of length n used instead of
+	// guest memory (sendfile's bounce buffer).
+	host []byte
+}
+
+// hostBuf is a guestBuf over VMM memory.
+func hostBuf(b []byte) guestBuf { return guestBuf{n: uint64(len(b)), host: b} }
+
+// advance returns the buffer without its first k bytes.
+func (b guestBuf) advance(k uint64) guestBuf {
+	k = min(k, b.n)
+	if b.host != nil {
+		return hostBuf(b.host[k:])
+	}
+	return guestBuf{mm: b.mm, addr: b.addr + k, n: b.n - k}
 }
 
 // Len returns the buffer's length.
@@ -37,6 +52,13 @@ func (b guestBuf) drain(write func(p []byte) (int, error)) (int, error) {
 func (b guestBuf) pieces(need int, f func(p []byte) (int, error)) (int, error) {
 	if b.n == 0 {
 		return 0, nil
+	}
+	if b.host != nil {
+		n, err := f(b.host)
+		if err == io.EOF {
+			err = nil
+		}
+		return n, err
 	}
 	b.mm.mu.RLock()
 	defer b.mm.mu.RUnlock()

@@ -121,6 +121,7 @@ func (s *scheduler) wake(t *Thread, ret uint64, err error) {
 	t.setSyscallResult(ret, err)
 	s.mu.Unlock()
 	s.makeRunnable(t)
+	s.wakeupPreempt() // sched_wakeup.go
 }
 
 // pick returns the next thread for v, waiting while there is none; an

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -38,6 +39,32 @@ func newFakeProcess(t testing.TB) (*Thread, uint64) {
 		t.Fatal(err)
 	}
 	return p.newThread(threadContext{}), a
+}
+
+// settleWait ends the wait a handler just parked th on (interrupting
+// it) and waits until its waker is done with the thread's memory, so
+// that nothing touches the fake process after the test. A goroutine wait
+// (Thread.block) was never started: nothing to do.
+func settleWait(t testing.TB, th *Thread) {
+	t.Helper()
+	if th.pending != nil {
+		return
+	}
+	th.interrupt()
+	s := th.proc.vm.sched
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		woken := th.woken
+		s.mu.Unlock()
+		if woken {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a parked wait did not end when interrupted")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestSyscallTable(t *testing.T) {
@@ -173,6 +200,9 @@ func FuzzSyscallDispatch(f *testing.F) {
 			return // they end the thread: nothing to check here
 		}
 		ret, err := th.dispatchSyscall(n, args)
+		if errors.Is(err, errBlock) {
+			settleWait(t, th)
+		}
 		switch {
 		case err == nil, errors.Is(err, errBlock):
 		default:

@@ -8,13 +8,13 @@ import (
 // The semantics and deliberate differences from Linux are those of MM.
 
 func init() {
-	registerSyscall(sysBrk, func(t *Thread, a SyscallArgs) (uint64, error) { return t.proc.mm.Brk(a[0]), nil })
+	registerSyscall(sysBrk, func(t *Thread, a SyscallArgs) (uint64, error) { return t.brk(a[0]), nil })
 	registerSyscall(sysMmap, sysMmapFn)
 	registerSyscall(sysMunmap, func(t *Thread, a SyscallArgs) (uint64, error) {
 		return 0, t.proc.mm.Munmap(a[0], a[1])
 	})
 	registerSyscall(sysMprotect, func(t *Thread, a SyscallArgs) (uint64, error) {
-		return 0, t.proc.mm.Mprotect(a[0], a[1], a.Int(2))
+		return 0, t.noteMemErr(t.proc.mm.Mprotect(a[0], a[1], a.Int(2)), "mprotect", a[1])
 	})
 	registerSyscall(sysMadvise, func(t *Thread, a SyscallArgs) (uint64, error) {
 		return 0, t.proc.mm.Madvise(a[0], a[1], a.Int(2))
@@ -33,5 +33,6 @@ func sysMmapFn(t *Thread, a SyscallArgs) (uint64, error) {
 			return 0, err
 		}
 	}
-	return t.proc.mm.Mmap(req)
+	addr, err := t.proc.mm.Mmap(req)
+	return addr, t.noteMemErr(err, "mmap", req.length)
 }

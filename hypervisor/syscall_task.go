@@ -54,6 +54,7 @@ func init() {
 func (t *Thread) exit() {
 	p := t.proc
 	p.vm.log.Debug("thread exit", "tid", t.tid, "code", t.exitCode, "process_exiting", p.exiting.Load())
+	t.exitSignals()
 	if !p.exiting.Load() && t.clearChildTID != 0 {
 		// As Linux's mm_release: clear the TID word and wake one waiter
 		// (pthread_join). Errors are ignored, as in Linux.
@@ -152,7 +153,7 @@ func sysCloneFn(t *Thread, a SyscallArgs) (uint64, error) {
 	if r.flags&cloneChildCleartid != 0 {
 		child.clearChildTID = r.childTID
 	}
-	child.sigMask = t.sigMask
+	t.cloneSignals(child)
 	if r.flags&cloneParentSettid != 0 {
 		if err := t.proc.mm.WriteUint32(r.parentTID, uint32(child.tid)); err != nil {
 			t.proc.threadExited(child, ExitStatus{})

@@ -1,7 +1,6 @@
 package hypervisor
 
 import (
-	"context"
 	"encoding/binary"
 	"time"
 
@@ -117,9 +116,7 @@ func sysGettimeofdayFn(t *Thread, a SyscallArgs) (uint64, error) {
 }
 
 // sleep implements nanosleep and clock_nanosleep: the thread waits off
-// its VCPU. An interrupted relative sleep would write the remaining time
-// to rem; interruption only happens when the process exits, so rem is
-// left alone.
+// its VCPU. A signal interrupts it (see sleepUntil).
 func (t *Thread) sleep(clock, flags int, reqAddr, remAddr uint64) (uint64, error) {
 	switch clock {
 	case clockRealtime, clockMonotonic, clockBoottime, clockTAI:
@@ -146,14 +143,8 @@ func (t *Thread) sleep(clock, flags int, reqAddr, remAddr uint64) (uint64, error
 	if d <= 0 {
 		return 0, nil
 	}
-	return t.block(func(ctx context.Context) (uint64, error) {
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		select {
-		case <-tm.C:
-			return 0, nil
-		case <-ctx.Done():
-			return 0, unix.EINTR
-		}
-	})
+	if flags&timerAbstime != 0 {
+		remAddr = 0 // only a relative sleep reports the time left
+	}
+	return t.sleepUntil(time.Now().Add(d), remAddr) // syscall_signal_wait.go
 }

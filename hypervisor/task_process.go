@@ -17,8 +17,8 @@ const (
 // Process is the guest program: a thread group sharing one address
 // space, fd table and futex table. vpmu runs one process per VM.
 //
-// Locking: mu protects threads, nextTID, status, crash, cwd and sigacts. mm, fds
-// and futexes have their own locks. exiting is atomic so that VCPU loops
+// Locking: mu protects threads, nextTID, status, crash and cwd. mm, fds,
+// futexes and sig have their own locks. exiting is atomic so that VCPU loops
 // can poll it cheaply.
 type Process struct {
 	vm      *VM
@@ -26,14 +26,18 @@ type Process struct {
 	mm      *MM
 	fds     *fdTable
 	futexes *futexTable
+	sig     processSignals // signal_state.go
 	// exe is the absolute host path of the program (/proc/self/exe).
 	exe string
+	// argv, envp and auxv are what the program started with
+	// (/proc/self/cmdline, environ, auxv); set by load.
+	argv, envp []string
+	auxv       []byte
 
 	mu      sync.Mutex
 	threads map[int]*Thread
 	nextTID int
 	cwd     string
-	sigacts sigactions
 	status  ExitStatus
 	crash   error
 
@@ -67,6 +71,9 @@ func newProcess(vm *VM) (*Process, error) {
 		done:    make(chan struct{}),
 	}
 	p.fds = newFDTable(vm.cfg)
+	if err := p.fds.chdirInitial(cwd); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -38,7 +38,7 @@ const (
 // blockFunc is the waiting part of a system call, run on its own
 // goroutine while the thread is off its VCPU. It returns the system
 // call's result. ctx is cancelled when the thread must stop waiting
-// (its process exits; later, a signal arrives).
+// (its process exits, or a signal arrives).
 type blockFunc func(ctx context.Context) (uint64, error)
 
 // Bits of Thread.ctxChanged.
@@ -90,9 +90,10 @@ type Thread struct {
 	// Linux per-thread state.
 	clearChildTID         uint64 // CLONE_CHILD_CLEARTID / set_tid_address
 	robustList, robustLen uint64
-	sigMask               uint64
-	altStack              sigaltstack
 	name                  string // PR_SET_NAME
+
+	// sig is the thread's signal state (signal_state.go).
+	sig threadSignals
 
 	// cpuNanos is the guest time this thread ran, for CPU-time clocks.
 	cpuNanos atomic.Int64
@@ -143,7 +144,8 @@ func (t *Thread) park(w interruptible) (uint64, error) {
 	exiting := t.proc.exiting.Load()
 	t.mu.Unlock()
 	t.pending = nil
-	if exiting {
+	t.sig.waited = true
+	if exiting || t.signalPending() {
 		w.interrupt()
 	}
 	return 0, errBlock
@@ -163,7 +165,10 @@ func (t *Thread) startWait() context.Context {
 	t.cancel = cancel
 	exiting := t.proc.exiting.Load()
 	t.mu.Unlock()
-	if exiting {
+	// A signal sent before cancel was visible ends the wait now; one
+	// sent after finds cancel (see sendSignal).
+	t.sig.waited = true
+	if exiting || t.signalPending() {
 		cancel()
 	}
 	return ctx

@@ -13,6 +13,7 @@ import (
 const (
 	kickThread = 1 << 0 // leave the current thread: slice over, or it must exit
 	kickPCPU   = 1 << 1 // give the PCPU slot up for a while
+	kickSignal = 1 << 2 // a signal is pending for the thread: deliver it
 )
 
 // vcpu is one VCPU of the VM and the goroutine that runs it. The
@@ -85,6 +86,7 @@ func (v *vcpu) loop() {
 		if v.pcpu < 0 {
 			v.acquirePCPU()
 		}
+		t.signalsAtResume()
 		if err := v.switchIn(t); err != nil {
 			// ThreadIn was not called, so no ThreadOut either.
 			v.crash(t, &GuestCrash{Kind: CrashInternal, Detail: "load thread context: " + err.Error()})

@@ -114,9 +114,9 @@ func faultSignal(vector int) syscall.Signal {
 		return unix.SIGTRAP
 	case vecUD:
 		return unix.SIGILL
-	case vecAC:
+	case vecAC, vecNP, vecSS:
 		return unix.SIGBUS
-	default: // #PF, #GP, #SS, #NP, #OF, #BR, ...
+	default: // #PF, #GP, #OF, #BR, #TS, ...
 		return unix.SIGSEGV
 	}
 }

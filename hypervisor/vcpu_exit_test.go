@@ -71,7 +71,7 @@ func TestFaultSignal(t *testing.T) {
 	for v, want := range map[int]syscall.Signal{
 		vecDE: syscall.SIGFPE, vecDB: syscall.SIGTRAP, vecBP: syscall.SIGTRAP, vecUD: syscall.SIGILL,
 		vecGP: syscall.SIGSEGV, vecPF: syscall.SIGSEGV, vecAC: syscall.SIGBUS, vecXM: syscall.SIGFPE,
-		vecMF: syscall.SIGFPE, vecSS: syscall.SIGSEGV,
+		vecMF: syscall.SIGFPE, vecSS: syscall.SIGBUS, vecNP: syscall.SIGBUS,
 	} {
 		if got := faultSignal(v); got != want {
 			t.Errorf("faultSignal(%s) = %v, want %v", vectorName(v), got, want)

@@ -92,6 +92,9 @@ func (v *vcpu) handleKicks(t *Thread) (SwitchReason, bool) {
 	if k&kickPCPU != 0 {
 		v.yieldPCPU()
 	}
+	if k&kickSignal != 0 {
+		v.signalsAtKick(t)
+	}
 	if k&kickThread != 0 {
 		if t.proc.exiting.Load() {
 			return SwitchExited, true
@@ -119,6 +122,7 @@ func (v *vcpu) handleSyscall(t *Thread) (SwitchReason, bool) {
 	t.ctxChanged = 0
 	nr := regs.RAX
 	v.pmuSyscall(t, nr)
+	t.sig.inSyscall, t.sig.sysNr = true, nr
 	v.vm.hooks.OnSyscall(t.tid, v.id, int(nr))
 	ret, err := t.dispatchSyscall(nr, SyscallArgs{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9})
 	switch {
@@ -128,6 +132,7 @@ func (v *vcpu) handleSyscall(t *Thread) (SwitchReason, bool) {
 		return SwitchExited, true
 	}
 	t.setSyscallResult(ret, err)
+	v.signalsAtSyscallExit(t)
 	if t.proc.exiting.Load() {
 		return SwitchExited, true
 	}
@@ -154,9 +159,9 @@ func (v *vcpu) handleSyscall(t *Thread) (SwitchReason, bool) {
 	return 0, false
 }
 
-// handleException deals with a guest exception. For now every exception
-// in user code is fatal (signal delivery comes with the signals family);
-// an exception inside VMM code is a VMM bug reported as CrashInternal.
+// handleException deals with a guest exception. An exception in user
+// code becomes its signal: a handler runs, or the crash is reported; an
+// exception inside VMM code is a VMM bug reported as CrashInternal.
 // It returns whether the thread must leave.
 func (v *vcpu) handleException(t *Thread) bool {
 	v.vm.stats.exceptions.Add(1)
@@ -190,6 +195,10 @@ func (v *vcpu) handleException(t *Thread) bool {
 	if f.cs&3 != 3 {
 		c.Kind = CrashInternal
 		c.Detail = fmt.Sprintf("%s in VMM code (cs %#x)", vectorName(int(f.vector)), f.cs)
+	} else if handled, sig, why := v.signalForFault(t, f, regs, c.Addr); handled {
+		return t.proc.exiting.Load()
+	} else if why != "" {
+		c.Signal, c.Detail = sig, why
 	}
 	v.crash(t, c)
 	return true

@@ -27,6 +27,7 @@ type VM struct {
 	m     *machine
 	sched *scheduler
 	vcpus []*vcpu
+	sb    *sandbox // granted directories and refusals (sandbox.go)
 	// pmu is the virtual PMU, nil when VPMUConfig.Off.
 	pmu *vpmu
 
@@ -46,6 +47,7 @@ type VM struct {
 // vmCounters are the VM-wide tallies behind Stats.
 type vmCounters struct {
 	exits, syscalls, exceptions, threadSwitches, kicks atomic.Uint64
+	signals                                            atomic.Uint64
 }
 
 // New checks cfg and creates the KVM VM with its VCPUs and VMM area. It
@@ -56,11 +58,16 @@ func New(cfg Config) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb, err := newSandbox(cfg.RWDirs, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	m, err := newMachine(cfg.VCPUs, physSize(cfg.MemBytes), cfg.MemBytes)
 	if err != nil {
+		sb.close()
 		return nil, fmt.Errorf("create VM: %w", err)
 	}
-	vm := &VM{cfg: cfg, log: cfg.Logger, hooks: cfg.Hooks, m: m, unimpl: map[int]bool{}}
+	vm := &VM{cfg: cfg, log: cfg.Logger, hooks: cfg.Hooks, m: m, sb: sb, unimpl: map[int]bool{}}
 	vm.sched = newScheduler(vm, cfg.PCPUs)
 	for i, k := range m.vcpus {
 		vm.vcpus = append(vm.vcpus, newVCPU(vm, i, k))
@@ -94,6 +101,7 @@ func (vm *VM) Close() error {
 	// closed and stops).
 	vm.runMu.Lock()
 	defer vm.runMu.Unlock()
+	vm.sb.close()
 	return errors.Join(vm.pmu.close(), vm.m.close())
 }
 
@@ -148,6 +156,7 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 		<-p.done
 	}
 	vm.sched.wait()
+	p.stopSignals() // signal_state.go
 	p.fds.closeAll()
 	return p.result()
 }
@@ -173,10 +182,14 @@ type Stats struct {
 	ThreadSwitches uint64
 	// Kicks counts VCPUs interrupted by the scheduler.
 	Kicks uint64
+	// Signals counts signal handlers the VMM started (frames it built).
+	Signals uint64
 	// Unimplemented lists the unimplemented system calls the guest made.
 	Unimplemented []string
 	// Memory is the guest address space's size, when a program runs.
 	Memory MMStats
+	// Denials lists what the sandbox refused, one entry per kind.
+	Denials []Denial
 }
 
 // Stats returns current counters.
@@ -187,7 +200,9 @@ func (vm *VM) Stats() Stats {
 		Exceptions:     vm.stats.exceptions.Load(),
 		ThreadSwitches: vm.stats.threadSwitches.Load(),
 		Kicks:          vm.stats.kicks.Load(),
+		Signals:        vm.stats.signals.Load(),
 		Memory:         vm.m.mm.Stats(),
+		Denials:        vm.sb.list(),
 	}
 	vm.mu.Lock()
 	for nr := range vm.unimpl {

@@ -12,10 +12,11 @@ import (
 	"time"
 )
 
-// goGuestEnv is the environment Go guests need until the VMM delivers
-// signals and implements epoll: no garbage collector (it needs timers)
-// and no asynchronous preemption (it needs tgkill).
-var goGuestEnv = []string{"GOGC=off", "GODEBUG=asyncpreemptoff=1"}
+// goGuestEnv is the environment of the Go test guests: no asynchronous
+// preemption, whose signal (and the runtime's rt_sigreturn after it)
+// could land inside a region a guest measures; it would be counted
+// exactly, but the guest checks its own system calls only.
+var goGuestEnv = []string{"GODEBUG=asyncpreemptoff=1"}
 
 var (
 	vpmuGuestOnce sync.Once
@@ -157,23 +158,28 @@ func TestVPMUGuestTime(t *testing.T) {
 }
 
 // TestVPMUDirectReadNoExit times a million direct reads of a group of
-// four in the VM and checks that they cause no VM exit. Every VCPU has a
-// PCPU slot and the time slice is long, so that the scheduler's kicks
-// (the only exits seen otherwise, one or two per 40 ms while another
-// thread is briefly queued) cannot land in the loop.
+// four in the VM and checks that they cause no VM exit: across the loop
+// the thread has no I/O, MMIO or exception exit, the only ways guest code
+// reaches the VMM. The VCPUs outnumber the program's threads and the
+// time slice is long, so that the scheduler rarely kicks the reader; a
+// kick (an interrupt exit) comes from the VMM or the host, reads or not,
+// and is reported, not counted against the reads.
 func TestVPMUDirectReadNoExit(t *testing.T) {
 	n := "1000000"
 	if testing.Short() {
 		n = "100000"
 	}
-	lines, _, _, _ := guestLines(t, Config{VCPUs: 2, PCPUs: 2, TimeSlice: time.Second}, "vm-exits", "bench", n)
-	var reads, exits int
+	lines, _, _, _ := guestLines(t, Config{VCPUs: 4, PCPUs: 4, TimeSlice: time.Second}, "vm-exits", "bench", n)
+	var reads, exits, intr, io, exc, mmio int
 	var ns float64
-	if k, _ := fmt.Sscanf(lines[0], "direct reads %d ns/read %g exits %d", &reads, &ns, &exits); k != 3 {
+	if k, _ := fmt.Sscanf(lines[1], "direct reads %d ns/read %g exits %d", &reads, &ns, &exits); k != 3 {
 		t.Fatalf("guest: %q", strings.Join(lines, "\n"))
 	}
-	if exits != 0 {
-		t.Errorf("%d direct reads caused %d VM exits", reads, exits)
+	if k, _ := fmt.Sscanf(lines[0], "exits during the loop: interrupt %d io %d exception %d mmio %d", &intr, &io, &exc, &mmio); k != 4 {
+		t.Fatalf("guest: %q", strings.Join(lines, "\n"))
 	}
-	t.Logf("%s; %s", lines[0], lines[1])
+	if io+exc+mmio != 0 || exits != intr {
+		t.Errorf("%d direct reads: %d exits, of which %d I/O, %d exception, %d MMIO", reads, exits, io, exc, mmio)
+	}
+	t.Logf("%s; %s; %s", lines[1], lines[0], lines[2])
 }

@@ -68,6 +68,23 @@ func (v *vcpu) pmuSyscall(t *Thread, nr uint64) {
 	}
 }
 
+// pmuSignalDelivered counts a signal delivered to t (a handler frame was
+// just built in t.ctx), and keeps precise mode stepping into the handler
+// (a handler starts with TF clear). It runs on the goroutine that owns
+// t, on a VCPU or not: off one, the tally waits for the next switch-in.
+func (t *Thread) pmuSignalDelivered() {
+	pt := t.pmu
+	if pt == nil {
+		return
+	}
+	if pt.on != nil {
+		pt.on.add(srcSignals, 1)
+	} else {
+		pt.pendingSignals++
+	}
+	pt.applyStepping(&t.ctx)
+}
+
 // pmuException looks at a guest exception before the VMM acts on it. It
 // counts page faults, and it consumes the single-step traps of precise
 // mode: it returns true when it resumed the thread itself.

@@ -36,6 +36,10 @@ type vpmuThread struct {
 	// lastErr is the text of the last failed paravirtual call.
 	lastErr string
 	exited  bool
+	// on is the VCPU the thread is on, nil while it is off every VCPU;
+	// pendingSignals counts signals delivered while it was off.
+	on             *vpmuVCPU
+	pendingSignals uint64
 	// comm is the thread's name for reports: its parent's at creation,
 	// its own when it exited.
 	comm string
@@ -187,7 +191,11 @@ func (p *vpmu) threadGone(th *Thread) {
 func (pt *vpmuThread) switchIn(c *vpmuVCPU) {
 	c.syncHostIfAny()
 	pt.vt.SwitchIn(c.v, nil)
-	c.cur = pt
+	c.cur, pt.on = pt, c
+	if pt.pendingSignals > 0 {
+		c.add(srcSignals, pt.pendingSignals)
+		pt.pendingSignals = 0
+	}
 	if pt.lastVCPU >= 0 && pt.lastVCPU != c.id {
 		c.add(srcMigrations, 1)
 	}
@@ -203,7 +211,7 @@ func (pt *vpmuThread) switchOut(c *vpmuVCPU, reason SwitchReason) {
 	}
 	c.syncHostIfAny()
 	pt.vt.SwitchOut(nil)
-	c.cur = nil
+	c.cur, pt.on = nil, nil
 }
 
 // syncHostIfAny runs syncHost when the VM counts host events at all.

@@ -30,7 +30,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{listCommand, statCommand, exporterCommand, demoCommand, helpCommand, demoGuestCommand}
+	commands = []*command{listCommand, statCommand, recordCommand, runCommand, exporterCommand, demoCommand, helpCommand, demoGuestCommand}
 }
 
 func lookup(name string) *command {

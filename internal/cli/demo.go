@@ -97,9 +97,10 @@ func demo(env *Env, o demoOptions) error {
 	var guestOut bytes.Buffer
 	vm, err := hypervisor.New(hypervisor.Config{
 		VCPUs: o.vcpus, PCPUs: o.pcpus, Stdout: &guestOut, Stderr: env.Stderr,
-		// The VMM does not deliver signals yet: no garbage collector
-		// (it needs timers) and no asynchronous preemption (tgkill).
-		Env:  []string{"GOGC=off", "GODEBUG=asyncpreemptoff=1"},
+		// No asynchronous preemption: its signal, and the runtime's
+		// rt_sigreturn after it, would be counted inside the regions the
+		// workers measure.
+		Env:  []string{"GODEBUG=asyncpreemptoff=1"},
 		VPMU: hypervisor.VPMUConfig{Spec: pmu.MustParseSpec(demoSpec)},
 	})
 	if err != nil {

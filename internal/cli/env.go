@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vpmu/vpmu/pmu"
+	"github.com/vpmu/vpmu/pmu/perfevent"
 )
 
 // Catalog resolves event specs and lists the known events.
@@ -56,6 +57,9 @@ type Env struct {
 	// returns, cmd.Process is set and the caller must Release or Abort
 	// and then Wait.
 	Launch func(cmd *exec.Cmd) (Stopped, error)
+	// OpenSampler opens g with its leader sampling per cfg, for vpmu
+	// record (see Sampler).
+	OpenSampler func(g pmu.Group, t pmu.Target, cfg perfevent.SampleConfig) (Sampler, error)
 
 	// Notify and StopNotify are signal.Notify and signal.Stop.
 	Notify     func(c chan<- os.Signal, sig ...os.Signal)

@@ -33,5 +33,12 @@ func DefaultEnv() Env {
 			}
 			return s, nil
 		},
+		OpenSampler: func(g pmu.Group, t pmu.Target, cfg perfevent.SampleConfig) (Sampler, error) {
+			s, err := src.OpenSampler(g, t, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		},
 	}
 }

@@ -129,19 +129,7 @@ func (o *exporterOptions) validate() error {
 
 // spec resolves the -e flags, or the default events.
 func (o *exporterOptions) spec(c Catalog) (pmu.Spec, error) {
-	texts := o.events
-	if len(texts) == 0 {
-		texts = stringList{strings.Join(exporterDefaultEvents, ",")}
-	}
-	var all pmu.Spec
-	for _, t := range texts {
-		s, err := c.ParseSpec(t)
-		if err != nil {
-			return pmu.Spec{}, err
-		}
-		all.Groups = append(all.Groups, s.Groups...)
-	}
-	return all, nil
+	return parseEventFlags(c, o.events, exporterDefaultEvents)
 }
 
 // nativeTarget is a target the exporter opened and must close.

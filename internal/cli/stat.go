@@ -160,12 +160,16 @@ func (o *statOptions) validate() error {
 }
 
 // spec resolves the -e flags, or the default events, into one spec.
-// Each -e is parsed on its own so that an error points into the flag the
-// user wrote.
 func (o *statOptions) spec(c Catalog) (pmu.Spec, error) {
-	texts := o.events
+	return parseEventFlags(c, o.events, defaultEvents)
+}
+
+// parseEventFlags parses each -e flag on its own, so that an error points
+// into the flag the user wrote, and joins them into one spec; with no -e
+// it parses the defaults.
+func parseEventFlags(c Catalog, texts stringList, defaults []string) (pmu.Spec, error) {
 	if len(texts) == 0 {
-		texts = stringList{strings.Join(defaultEvents, ",")}
+		texts = stringList{strings.Join(defaults, ",")}
 	}
 	var all pmu.Spec
 	for _, t := range texts {

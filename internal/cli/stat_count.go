@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/vpmu/vpmu/exporters"
@@ -61,42 +60,33 @@ func openSession(spec pmu.Spec, open func(pmu.Group) (pmu.Counter, error)) (*ses
 }
 
 // openGroup opens the pending slots as one group, dropping the events
-// the source reports as not supported one at a time.
+// the source reports as not supported (pmu.OpenPartial).
 func (s *session) openGroup(explicit bool, pending []int, open func(pmu.Group) (pmu.Counter, error)) error {
-	for len(pending) > 0 {
-		g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
-		for i, si := range pending {
-			g.Events[i] = s.slots[si].event
-		}
-		c, err := open(g)
-		if err == nil {
-			lg := &liveGroup{group: g, counter: c}
-			s.groups = append(s.groups, lg)
-			for i, si := range pending {
-				s.slots[si].live, s.slots[si].index = lg, i
-			}
-			return nil
-		}
-		var ns *pmu.NotSupportedError
-		if !errors.As(err, &ns) {
-			return fmt.Errorf("open %s: %w", g, err)
-		}
-		k := -1
-		for i, si := range pending {
-			if e := s.slots[si].event; e.String() == ns.Event || e.Name == ns.Event {
-				k = i
-				break
-			}
-		}
-		if k < 0 || len(pending) == 1 {
-			// The source did not say which event; none of them counts.
-			for _, si := range pending {
-				s.slots[si].err = err
-			}
-			return nil
-		}
-		s.slots[pending[k]].err = err
-		pending = append(pending[:k:k], pending[k+1:]...)
+	if len(pending) == 0 {
+		return nil
+	}
+	g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
+	for i, si := range pending {
+		g.Events[i] = s.slots[si].event
+	}
+	c, counted, errs, ok, err := pmu.OpenPartial(g, open)
+	if err != nil {
+		return err
+	}
+	for i, si := range pending {
+		s.slots[si].err = errs[i]
+	}
+	if !ok {
+		return nil
+	}
+	sub := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(counted))}
+	for i, k := range counted {
+		sub.Events[i] = g.Events[k]
+	}
+	lg := &liveGroup{group: sub, counter: c}
+	s.groups = append(s.groups, lg)
+	for i, k := range counted {
+		s.slots[pending[k]].live, s.slots[pending[k]].index = lg, i
 	}
 	return nil
 }

@@ -80,4 +80,3 @@ func KVMRun(fd int) Errno {
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), KVM_RUN, 0)
 	return e
 }
-

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,8 +171,12 @@ func TestLaunchMatchesPerfStat(t *testing.T) {
 	if pf, ppf := ours["page-faults"], perf["page-faults"]; pf < 4000 || ppf < 4000 || pf > ppf*1.02 || pf < ppf*0.98 {
 		t.Errorf("page-faults: ours %v, perf %v; want within 2%% and >= 4000", pf, ppf)
 	}
-	if cs, pcs := ours["context-switches"], perf["context-switches"]; cs < 20 || pcs < 20 || math.Abs(cs-pcs) > max(15, 0.5*max(cs, pcs)) {
-		t.Errorf("context-switches: ours %v, perf %v; want >= 20 and within max(15, 50%%)", cs, pcs)
+	// The workload blocks 20 times, so both must see at least 20
+	// switches (an undercount is a bug). Involuntary switches come on top
+	// and depend on the machine's load while each run happens, so only an
+	// overcount well beyond perf's (counting the trampoline, say) fails.
+	if cs, pcs := ours["context-switches"], perf["context-switches"]; cs < 20 || pcs < 20 || cs > max(1.5*pcs, pcs+15) {
+		t.Errorf("context-switches: ours %v, perf %v; want both >= 20 and ours <= max(1.5*perf, perf+15)", cs, pcs)
 	}
 	if tc, ptc := ours["task-clock"], perf["task-clock"]; tc <= 0 || ptc <= 0 || tc > 3*ptc || ptc > 3*tc {
 		t.Errorf("task-clock: ours %v ms, perf %v ms", tc, ptc)

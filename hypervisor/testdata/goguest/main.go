@@ -1,7 +1,5 @@
 // Command goguest is a static Go program for the hypervisor tests: many
-// goroutines, channels and a mutex. The tests run it with GOGC=off: the
-// collector's scavenger uses runtime timers, which need epoll (the Go
-// runtime family of system calls, not there yet).
+// goroutines, channels and a mutex.
 package main
 
 import (

@@ -1,0 +1,136 @@
+package hypervisor
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestSigABIMatchesKernel compiles a C program against the kernel's
+// uapi headers (linux-libc-dev) and compares every offset, size and
+// constant of the signal and epoll ABI the VMM encodes by hand.
+func TestSigABIMatchesKernel(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skipf("skipping: gcc not found: %v", err)
+	}
+	if _, err := os.Stat("/usr/include/asm-generic/ucontext.h"); err != nil {
+		t.Skipf("skipping: no kernel uapi headers: %v", err)
+	}
+	checks := []struct {
+		c    string // a C expression
+		want int64
+	}{
+		{"offsetof(struct sigcontext, r8)", scR8}, {"offsetof(struct sigcontext, r9)", scR9},
+		{"offsetof(struct sigcontext, r10)", scR10}, {"offsetof(struct sigcontext, r11)", scR11},
+		{"offsetof(struct sigcontext, r12)", scR12}, {"offsetof(struct sigcontext, r13)", scR13},
+		{"offsetof(struct sigcontext, r14)", scR14}, {"offsetof(struct sigcontext, r15)", scR15},
+		{"offsetof(struct sigcontext, rdi)", scRDI}, {"offsetof(struct sigcontext, rsi)", scRSI},
+		{"offsetof(struct sigcontext, rbp)", scRBP}, {"offsetof(struct sigcontext, rbx)", scRBX},
+		{"offsetof(struct sigcontext, rdx)", scRDX}, {"offsetof(struct sigcontext, rax)", scRAX},
+		{"offsetof(struct sigcontext, rcx)", scRCX}, {"offsetof(struct sigcontext, rsp)", scRSP},
+		{"offsetof(struct sigcontext, rip)", scRIP}, {"offsetof(struct sigcontext, eflags)", scEflags},
+		{"offsetof(struct sigcontext, cs)", scCS}, {"offsetof(struct sigcontext, gs)", scGS},
+		{"offsetof(struct sigcontext, fs)", scFS}, {"offsetof(struct sigcontext, ss)", scSS},
+		{"offsetof(struct sigcontext, err)", scErr}, {"offsetof(struct sigcontext, trapno)", scTrapno},
+		{"offsetof(struct sigcontext, oldmask)", scOldmask}, {"offsetof(struct sigcontext, cr2)", scCR2},
+		{"offsetof(struct sigcontext, fpstate)", scFpstate}, {"sizeof(struct sigcontext)", scSize},
+
+		{"offsetof(struct ucontext, uc_flags)", ucFlags}, {"offsetof(struct ucontext, uc_link)", ucLink},
+		{"offsetof(struct ucontext, uc_stack)", ucStack}, {"offsetof(struct ucontext, uc_mcontext)", ucMcontext},
+		{"offsetof(struct ucontext, uc_sigmask)", ucSigmask}, {"sizeof(struct ucontext)", ucSize},
+		{"offsetof(struct rt_sigframe, pretcode)", frPretcode}, {"offsetof(struct rt_sigframe, uc)", frUC},
+		{"offsetof(struct rt_sigframe, info)", frInfo}, {"sizeof(struct rt_sigframe)", frSize},
+		{"UC_FP_XSTATE", ucFPXstate}, {"UC_SIGCONTEXT_SS", ucSigcontextSS}, {"UC_STRICT_RESTORE_SS", ucStrictRestoreSS},
+
+		{"sizeof(siginfo_t)", siginfoSize}, {"offsetof(siginfo_t, si_signo)", siOffSigno},
+		{"offsetof(siginfo_t, si_errno)", siOffErrno}, {"offsetof(siginfo_t, si_code)", siOffCode},
+		{"offsetof(siginfo_t, si_pid)", siOffPid}, {"offsetof(siginfo_t, si_uid)", siOffUID},
+		{"offsetof(siginfo_t, si_value)", siOffValue}, {"offsetof(siginfo_t, si_addr)", siOffAddr},
+		{"SI_USER", siUser}, {"SI_KERNEL", siKernel}, {"SI_QUEUE", siQueue}, {"SI_TIMER", siTimer},
+		{"SI_MESGQ", siMesgq}, {"SI_ASYNCIO", siAsyncio}, {"SI_SIGIO", siSigio}, {"SI_TKILL", siTkill},
+		{"ILL_ILLOPN", illIllopn}, {"FPE_INTDIV", fpeIntdiv}, {"FPE_INTOVF", fpeIntovf}, {"FPE_FLTDIV", fpeFltdiv},
+		{"FPE_FLTOVF", fpeFltovf}, {"FPE_FLTUND", fpeFltund}, {"FPE_FLTRES", fpeFltres}, {"FPE_FLTINV", fpeFltinv},
+		{"SEGV_MAPERR", segvMaperr}, {"SEGV_ACCERR", segvAccerr}, {"BUS_ADRALN", busAdraln},
+		{"TRAP_BRKPT", trapBrkpt}, {"TRAP_TRACE", trapTrace},
+
+		{"sizeof(struct sigaction)", sigactionSize}, {"offsetof(struct sigaction, sa_handler)", 0},
+		{"offsetof(struct sigaction, sa_flags)", 8}, {"offsetof(struct sigaction, sa_restorer)", 16},
+		{"offsetof(struct sigaction, sa_mask)", 24}, {"sizeof(sigset_t)", sigsetSize},
+		{"SA_NOCLDSTOP", saNoCldStop}, {"SA_NOCLDWAIT", saNoCldWait}, {"SA_SIGINFO", saSiginfo},
+		{"SA_RESTORER", saRestorer}, {"SA_ONSTACK", saOnstack}, {"SA_RESTART", saRestart},
+		{"SA_NODEFER", saNodefer}, {"SA_RESETHAND", saResethand}, {"SA_UNSUPPORTED", saUnsupported},
+		{"SA_EXPOSE_TAGBITS", saExposeTagbit},
+		{"sizeof(stack_t)", stackTSize}, {"offsetof(stack_t, ss_sp)", 0}, {"offsetof(stack_t, ss_flags)", 8},
+		{"offsetof(stack_t, ss_size)", 16}, {"SS_ONSTACK", ssOnstack}, {"SS_DISABLE", ssDisable},
+		{"SS_AUTODISARM", ssAutodisarm}, {"MINSIGSTKSZ", minSigStkSz},
+		{"SIGHUP", sigHUP}, {"SIGBUS", sigBUS}, {"SIGUSR1", sigUSR1}, {"SIGSTKFLT", sigSTKFLT},
+		{"SIGCHLD", sigCHLD}, {"SIGCONT", sigCONT}, {"SIGSTOP", sigSTOP}, {"SIGURG", sigURG},
+		{"SIGIO", sigIO}, {"SIGPWR", sigPWR}, {"SIGSYS", sigSYS}, {"SIGRTMIN", sigRTMIN},
+		{"SIG_BLOCK", sigBlock}, {"SIG_UNBLOCK", sigUnblock}, {"SIG_SETMASK", sigSetmask},
+
+		{"FP_XSTATE_MAGIC1", fpXstateMagic1}, {"FP_XSTATE_MAGIC2", fpXstateMagic2},
+		{"FP_XSTATE_MAGIC2_SIZE", fpMagic2Size},
+		{"offsetof(struct _fpstate_64, mxcsr)", fxMXCSR}, {"offsetof(struct _fpstate_64, mxcsr_mask)", fxMXCSRMask},
+		{"offsetof(struct _fpstate_64, st_space)", fxSTOff}, {"offsetof(struct _fpstate_64, xmm_space)", fxXMMOff},
+		{"offsetof(struct _fpstate_64, sw_reserved)", fxSWOff}, {"sizeof(struct _fpstate_64)", fxsaveSize},
+		{"offsetof(struct _fpx_sw_bytes, magic1)", swMagic1}, {"offsetof(struct _fpx_sw_bytes, extended_size)", swExtendedSize},
+		{"offsetof(struct _fpx_sw_bytes, xfeatures)", swXfeatures}, {"offsetof(struct _fpx_sw_bytes, xstate_size)", swXstateSize},
+		{"offsetof(struct _xstate, xstate_hdr)", xsaveHeaderOff}, {"sizeof(struct _header)", xsaveHeaderSize},
+
+		{"sizeof(struct epoll_event)", epollEventSize}, {"offsetof(struct epoll_event, data)", 4},
+		{"EPOLLIN", epollIn}, {"EPOLLPRI", epollPri}, {"EPOLLOUT", epollOut}, {"EPOLLERR", epollErr},
+		{"EPOLLHUP", epollHup}, {"EPOLLNVAL", epollNval}, {"EPOLLRDNORM", epollRdnorm}, {"EPOLLRDBAND", epollRdband},
+		{"EPOLLWRNORM", epollWrnorm}, {"EPOLLWRBAND", epollWrband}, {"EPOLLMSG", epollMsg}, {"EPOLLRDHUP", epollRdhup},
+		{"EPOLLEXCLUSIVE", epollExclusive}, {"EPOLLWAKEUP", epollWakeup}, {"EPOLLONESHOT", epollOneshot},
+		{"EPOLLET", epollET}, {"EPOLL_CTL_ADD", epollCtlAdd}, {"EPOLL_CTL_DEL", epollCtlDel},
+		{"EPOLL_CTL_MOD", epollCtlMod}, {"EPOLL_CLOEXEC", epollCloexec},
+	}
+	var src strings.Builder
+	src.WriteString(`#include <stddef.h>
+#include <stdio.h>
+#include <linux/signal.h>
+#include <asm/sigcontext.h>
+#include <asm/ucontext.h>
+#include <linux/eventpoll.h>
+/* arch/x86/include/asm/sigframe.h, not in uapi */
+struct rt_sigframe { char *pretcode; struct ucontext uc; siginfo_t info; };
+int main(void) {
+`)
+	for i, c := range checks {
+		fmt.Fprintf(&src, "\tprintf(\"%d %%lld\\n\", (long long)(%s));\n", i, c.c)
+	}
+	src.WriteString("\treturn 0;\n}\n")
+	dir := t.TempDir()
+	cfile, bin := filepath.Join(dir, "abi.c"), filepath.Join(dir, "abi")
+	if err := os.WriteFile(cfile, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gcc, "-o", bin, cfile).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		i, _ := strconv.Atoi(f[0])
+		got, _ := strconv.ParseInt(f[1], 10, 64)
+		if c := checks[i]; got != c.want {
+			t.Errorf("%s = %d in the kernel headers, %d in the VMM", c.c, got, c.want)
+		}
+		seen++
+	}
+	if seen != len(checks) {
+		t.Fatalf("checked %d of %d values", seen, len(checks))
+	}
+}

@@ -1,0 +1,199 @@
+package hypervisor
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/vpmu/vpmu/internal/unix"
+)
+
+// poll, ppoll, select and pselect6 over the readiness of fd_poll.go. A
+// call that must wait parks the thread (no goroutine) on the wait queues
+// of its files and a timer; the first of them to fire writes the results
+// and wakes it. The signal masks of ppoll and pselect6 are accepted and
+// not applied (signal delivery belongs to the signals family).
+
+func init() {
+	registerSyscall(sysPoll, func(t *Thread, a SyscallArgs) (uint64, error) {
+		var deadline time.Time
+		if ms := a.Int(2); ms >= 0 {
+			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
+		}
+		return t.poll(a[0], a[1], deadline, a.Int(2) == 0, 0)
+	})
+	registerSyscall(sysPpoll, func(t *Thread, a SyscallArgs) (uint64, error) {
+		if a[3] != 0 && a[4] != sigsetSize {
+			return 0, unix.EINVAL
+		}
+		deadline, zero, err := t.readTimeout(a[2], false)
+		if err != nil {
+			return 0, err
+		}
+		return t.poll(a[0], a[1], deadline, zero, a[2])
+	})
+	registerSyscall(sysSelect, func(t *Thread, a SyscallArgs) (uint64, error) {
+		deadline, zero, err := t.readTimeout(a[4], true)
+		if err != nil {
+			return 0, err
+		}
+		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], true)
+	})
+	registerSyscall(sysPselect6, func(t *Thread, a SyscallArgs) (uint64, error) {
+		deadline, zero, err := t.readTimeout(a[4], false)
+		if err != nil {
+			return 0, err
+		}
+		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], false)
+	})
+}
+
+// readTimeout reads a timeout (a timeval for select, else a timespec) at
+// addr: the deadline (zero: none, for a NULL pointer) and whether it is
+// zero (do not wait).
+func (t *Thread) readTimeout(addr uint64, timeval bool) (time.Time, bool, error) {
+	if addr == 0 {
+		return time.Time{}, false, nil
+	}
+	var b [16]byte
+	if err := t.proc.mm.CopyIn(addr, b[:]); err != nil {
+		return time.Time{}, false, err
+	}
+	sec, frac := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
+	unit, limit := int64(1), int64(1e9)
+	if timeval {
+		unit, limit = 1000, 1e6
+	}
+	if sec < 0 || frac < 0 || frac >= limit {
+		return time.Time{}, false, unix.EINVAL
+	}
+	d := timespec{sec: sec, nsec: frac * unit}.nanos()
+	return time.Now().Add(time.Duration(d)), d == 0, nil
+}
+
+// writeRemaining stores the time left before deadline at addr, as Linux
+// does for select, pselect6 and ppoll.
+func (t *Thread) writeRemaining(addr uint64, deadline time.Time, timeval bool) {
+	if addr == 0 || deadline.IsZero() {
+		return
+	}
+	left := max(time.Until(deadline), 0)
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(left/time.Second))
+	frac := uint64(left % time.Second)
+	if timeval {
+		frac /= 1000
+	}
+	binary.LittleEndian.PutUint64(b[8:], frac)
+	t.proc.mm.CopyOut(addr, b[:])
+}
+
+// pollfdSize is sizeof(struct pollfd): int fd; short events, revents.
+const pollfdSize = 8
+
+func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAddr uint64) (uint64, error) {
+	if nfds > maxFDs {
+		return 0, unix.EINVAL
+	}
+	raw := make([]byte, nfds*pollfdSize)
+	if err := t.proc.mm.CopyIn(fdsAddr, raw); err != nil {
+		return 0, err
+	}
+	fds := make([]int, nfds)
+	events := make([]uint32, nfds)
+	for i := range fds {
+		fds[i] = int(int32(binary.LittleEndian.Uint32(raw[i*pollfdSize:])))
+		events[i] = uint32(binary.LittleEndian.Uint16(raw[i*pollfdSize+4:]))
+	}
+	report := func(set *pollSet, _ bool) (uint64, error) {
+		n := 0
+		for i, e := range set.entries {
+			binary.LittleEndian.PutUint16(raw[i*pollfdSize+6:], uint16(e.revents))
+			if e.revents != 0 {
+				n++
+			}
+		}
+		t.writeRemaining(tsAddr, deadline, false)
+		return uint64(n), t.proc.mm.CopyOut(fdsAddr, raw)
+	}
+	set := t.newPollSet(fds, events, pollAlways)
+	if set.scan() > 0 || zero {
+		defer set.release()
+		return report(set, false)
+	}
+	return t.waitPoll(set, deadline, report)
+}
+
+// What select's three sets wait for, in poll events.
+const (
+	selectIn  = pollRdNorm | pollRdBand | pollIn | pollHup | pollErr
+	selectOut = pollWrBand | pollWrNorm | pollOut | pollErr
+	selectEx  = pollPri
+)
+
+// selectFDs implements select and pselect6 with the fd_set pointers
+// sets (read, write, except; 0 for none).
+func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bool, tAddr uint64, timeval bool) (uint64, error) {
+	if nfds < 0 {
+		return 0, unix.EINVAL
+	}
+	nfds = min(nfds, maxFDs)
+	size := (nfds + 63) / 64 * 8
+	var bits [3][]byte
+	for i, addr := range sets {
+		bits[i] = make([]byte, size)
+		if addr != 0 {
+			if err := t.proc.mm.CopyIn(addr, bits[i]); err != nil {
+				return 0, err
+			}
+		}
+	}
+	masks := [3]uint32{selectIn, selectOut, selectEx}
+	var fds []int
+	var events []uint32
+	for fd := 0; fd < nfds; fd++ {
+		var ev uint32
+		for i := range bits {
+			if bits[i][fd/8]&(1<<(fd%8)) != 0 {
+				ev |= masks[i]
+			}
+		}
+		if ev == 0 {
+			continue
+		}
+		if _, err := t.proc.fds.cloexec(fd); err != nil {
+			return 0, unix.EBADF
+		}
+		fds = append(fds, fd)
+		events = append(events, ev)
+	}
+	report := func(set *pollSet, _ bool) (uint64, error) {
+		var out [3][]byte
+		n := 0
+		for i := range out {
+			out[i] = make([]byte, size)
+		}
+		for _, e := range set.entries {
+			for i := range out {
+				if e.revents&masks[i] != 0 && bits[i][e.fd/8]&(1<<(e.fd%8)) != 0 {
+					out[i][e.fd/8] |= 1 << (e.fd % 8)
+					n++
+				}
+			}
+		}
+		for i, addr := range sets {
+			if addr != 0 {
+				if err := t.proc.mm.CopyOut(addr, out[i]); err != nil {
+					return 0, err
+				}
+			}
+		}
+		t.writeRemaining(tAddr, deadline, timeval)
+		return uint64(n), nil
+	}
+	set := t.newPollSet(fds, events, 0)
+	if set.scan() > 0 || zero {
+		defer set.release()
+		return report(set, false)
+	}
+	return t.waitPoll(set, deadline, report)
+}

@@ -1,0 +1,186 @@
+/* epoll MODE: eventfd and epoll semantics, printed so that the native
+   and the VM run compare byte for byte. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(what, expr)                                                                  \
+	do {                                                                               \
+		long r_ = (long)(expr);                                                    \
+		int e_ = errno;                                                            \
+		printf("%s: %ld%s%s\n", what, r_, r_ < 0 ? " " : "", r_ < 0 ? strerror(e_) : ""); \
+	} while (0)
+
+static int efd_write(int fd, uint64_t v) { return write(fd, &v, 8) == 8 ? 0 : -1; }
+
+static long efd_read(int fd) {
+	uint64_t v;
+	ssize_t n = read(fd, &v, 8);
+	return n == 8 ? (long)v : -1;
+}
+
+static void show(const char *what, int epfd, int timeout) {
+	struct epoll_event ev[4];
+	int n = epoll_wait(epfd, ev, 4, timeout);
+	int e = errno;
+	printf("%s: %d", what, n);
+	if (n < 0)
+		printf(" %s", strerror(e));
+	for (int i = 0; i < n; i++)
+		printf(" [%#x data %lu]", ev[i].events, (unsigned long)ev[i].data.u64);
+	printf("\n");
+}
+
+static int mode_eventfd(void) {
+	int fd = eventfd(3, EFD_NONBLOCK);
+	CHECK("read 3", efd_read(fd));
+	CHECK("read empty", efd_read(fd));
+	efd_write(fd, 5);
+	efd_write(fd, 6);
+	CHECK("read sum", efd_read(fd));
+	char small[4];
+	CHECK("short read", read(fd, small, 4));
+	uint64_t bad = UINT64_MAX;
+	CHECK("write max", write(fd, &bad, 8));
+	bad = UINT64_MAX - 1;
+	CHECK("write max-1", write(fd, &bad, 8));
+	CHECK("overflow", write(fd, &(uint64_t){1}, 8));
+	CHECK("read big", efd_read(fd) == (long)(UINT64_MAX - 1));
+	close(fd);
+	fd = eventfd(2, EFD_SEMAPHORE | EFD_NONBLOCK);
+	CHECK("semaphore 1", efd_read(fd));
+	CHECK("semaphore 2", efd_read(fd));
+	CHECK("semaphore empty", efd_read(fd));
+	CHECK("bad flags", eventfd(0, 0x4));
+	return 0;
+}
+
+static int waiter_fd;
+static void *writer(void *arg) {
+	(void)arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	efd_write(waiter_fd, 1);
+	return NULL;
+}
+
+static void on_usr1(int sig) { (void)sig; }
+static pthread_t main_thread;
+static void *interrupter(void *arg) {
+	(void)arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	pthread_kill(main_thread, SIGUSR1);
+	return NULL;
+}
+
+static int mode_epoll(const char *self) {
+	CHECK("epoll_create(0)", epoll_create(0));
+	CHECK("epoll_create1(bad)", epoll_create1(1));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int fd = eventfd(0, EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 7};
+	CHECK("add", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	CHECK("add again", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	CHECK("add self", epoll_ctl(ep, EPOLL_CTL_ADD, ep, &ev));
+	int reg = open(self, O_RDONLY);
+	CHECK("add regular file", epoll_ctl(ep, EPOLL_CTL_ADD, reg, &ev));
+	CHECK("mod missing", epoll_ctl(ep, EPOLL_CTL_MOD, reg, &ev));
+	CHECK("add bad fd", epoll_ctl(ep, EPOLL_CTL_ADD, 999, &ev));
+	CHECK("bad op", epoll_ctl(ep, 9, fd, &ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	CHECK("mod exclusive", epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev));
+	CHECK("maxevents 0", epoll_wait(ep, &ev, 0, 0));
+	CHECK("not epoll", epoll_wait(fd, &ev, 1, 0));
+	show("nothing ready", ep, 0);
+	show("timeout 20ms", ep, 20);
+	efd_write(fd, 1);
+	show("level 1", ep, 0);
+	show("level 2", ep, 0);
+	efd_read(fd);
+	show("drained", ep, 0);
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+	ev.data.u64 = 8;
+	CHECK("mod edge", epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev));
+	show("edge 1", ep, 0);
+	show("edge 2", ep, 0);
+	efd_write(fd, 1);
+	show("edge after write", ep, 0);
+	show("edge again", ep, 0);
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.u64 = 9;
+	CHECK("mod oneshot", epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev));
+	show("oneshot 1", ep, 0);
+	show("oneshot 2", ep, 0);
+	CHECK("rearm", epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev));
+	show("rearmed", ep, 0);
+
+	/* Nesting: an epoll inside an epoll. */
+	int outer = epoll_create1(0);
+	struct epoll_event oev = {.events = EPOLLIN, .data.u64 = 10};
+	ev.events = EPOLLIN;
+	ev.data.u64 = 11;
+	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+	CHECK("nest", epoll_ctl(outer, EPOLL_CTL_ADD, ep, &oev));
+	CHECK("loop", epoll_ctl(ep, EPOLL_CTL_ADD, outer, &oev));
+	show("outer sees inner", outer, 0);
+	efd_read(fd);
+	show("outer after drain", outer, 0);
+	CHECK("del", epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL));
+	CHECK("del again", epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL));
+
+	/* Another thread's write wakes a blocked wait. */
+	ev.events = EPOLLIN;
+	ev.data.u64 = 12;
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	waiter_fd = fd;
+	pthread_t t;
+	pthread_create(&t, NULL, writer, NULL);
+	show("woken by a writer", ep, -1);
+	pthread_join(t, NULL);
+	efd_read(fd);
+
+	/* A handled signal interrupts epoll_wait, even with SA_RESTART. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	main_thread = pthread_self();
+	pthread_create(&t, NULL, interrupter, NULL);
+	show("interrupted", ep, -1);
+	pthread_join(t, NULL);
+
+	/* epoll_pwait with the signal blocked: the wait times out instead. */
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	pthread_create(&t, NULL, interrupter, NULL);
+	struct epoll_event evs[2];
+	int n = epoll_pwait(ep, evs, 2, 100, &block);
+	printf("pwait with SIGUSR1 blocked: %d\n", n);
+	pthread_join(t, NULL);
+	close(fd);
+	show("after close", ep, 0);
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "eventfd"))
+		return mode_eventfd();
+	if (!strcmp(mode, "epoll"))
+		return mode_epoll(argv[0]);
+	fprintf(stderr, "unknown mode %s\n", mode);
+	return 2;
+}

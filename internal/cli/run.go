@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/vpmu/vpmu/hypervisor"
+)
+
+var runUsage = `Usage: vpmu run [--vcpus N] [--pcpus M] [--mem SIZE] [--rw DIR]... [--env K=V]... [--] PROG [ARGS...]
+
+Run the Linux x86-64 program PROG (a static or dynamic ELF executable) in
+the vpmu hypervisor, a VMM on /dev/kvm that runs it in guest ring 3 and
+implements the Linux system calls itself. Standard input, output and
+error pass through; the exit status is the program's.
+
+The program runs in a sandbox: it sees the host file system read-only,
+except beneath the directories granted with --rw; it has no network
+(socket calls fail with EACCES); its memory is capped by --mem. The first
+refusal of each kind is reported on stderr.
+
+Flags:
+
+      --vcpus N     virtual CPUs the program's threads run on (default:
+                    the host's CPU count, so that the program sees as
+                    many CPUs as it would natively)
+      --pcpus M     physical CPU slots the VCPUs share: at most M VCPUs
+                    run at once (default: the host's CPU count)
+      --mem SIZE    cap on the program's memory, like 512M or 2G (binary
+                    units K, M, G, T; default 2G); allocations beyond it
+                    fail with ENOMEM
+      --rw DIR      let the program write beneath DIR; repeatable
+      --env K=V     set K in the program's environment; --env K copies
+                    K from vpmu's own; repeatable
+  -h, --help        show this help
+
+The program's environment holds only PATH (` + defaultGuestPath + `),
+HOME and TERM (from vpmu's environment, when set) and what --env sets:
+vpmu's own environment does not leak into the sandbox. PROG without a
+slash is looked up in vpmu's PATH. The working directory is vpmu's.
+
+A program that crashes is reported with its registers, the faulting
+address and the signal.
+
+Exit status: the program's exit status, or 128+N when signal N killed it
+(a crash, or vpmu itself interrupted: the program is then killed); 125
+when vpmu run itself failed (a bad flag, no KVM); 126 when PROG is not an
+executable it can run (not ELF, 32-bit, truncated, a missing
+interpreter); 127 when PROG does not exist.
+`
+
+var runCommand = &command{
+	name:    "run",
+	summary: "run a Linux program sandboxed in the vpmu hypervisor",
+	usage:   runUsage,
+	run:     runRun,
+}
+
+// Exit statuses of vpmu run's own failures, as env(1) and container
+// runtimes use them.
+const (
+	exitRunFailed   = 125
+	exitCannotExec  = 126
+	exitNotFound    = 127
+	exitSignalBased = 128
+)
+
+func runRun(env *Env, args []string) int {
+	o, err := parseRunFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(env.Stdout, runUsage)
+		return exitOK
+	}
+	if err != nil {
+		env.fail("run", err)
+		return exitRunFailed
+	}
+	prog, code, err := o.resolveProgram()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
+		return code
+	}
+	cfg := hypervisor.Config{
+		VCPUs: o.vcpus, PCPUs: o.pcpus, MemBytes: o.mem, RWDirs: o.rw,
+		Env:    o.guestEnv(os.LookupEnv),
+		Stdin:  env.Stdin,
+		Stdout: env.Stdout,
+		Stderr: env.Stderr,
+		Logger: newRunLogger(env.Stderr),
+	}
+	vm, err := hypervisor.New(cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
+		return exitRunFailed
+	}
+	defer vm.Close()
+
+	// SIGINT, SIGTERM and SIGHUP kill the program; vpmu then exits as
+	// if the signal had killed it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	env.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer env.StopNotify(sigs)
+	var got os.Signal
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case got = <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	st, err := vm.Run(ctx, prog, o.argv)
+	cancel()
+	<-stopped
+	reportDenials(env.Stderr, vm.Stats().Denials)
+	var crash *hypervisor.GuestCrash
+	var le *hypervisor.LoadError
+	switch {
+	case errors.As(err, &crash):
+		writeCrash(env.Stderr, crash)
+		return st.Int()
+	case errors.As(err, &le):
+		fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
+		if errors.Is(err, os.ErrNotExist) && !errors.Is(err, hypervisor.ErrInterpreter) {
+			return exitNotFound
+		}
+		return exitCannotExec
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
+		return exitRunFailed
+	case got != nil:
+		if s, ok := got.(syscall.Signal); ok {
+			fmt.Fprintf(env.Stderr, "vpmu run: %v: the program was killed\n", got)
+			return exitSignalBased + int(s)
+		}
+	}
+	return st.Int()
+}
