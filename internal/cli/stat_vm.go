@@ -222,7 +222,9 @@ func vmReport(c hypervisor.VPMUCounts, perThread, perVCPU bool) *exporters.Repor
 
 // writeCalibrationNote says how guest time was measured.
 func writeCalibrationNote(w io.Writer, c hypervisor.Calibration) {
-	us := func(ticks uint64) string { return fmt.Sprintf("%.1f µs", float64(c.Nanos(ticks))/float64(time.Microsecond)) }
+	us := func(ticks uint64) string {
+		return fmt.Sprintf("%.1f µs", float64(c.Nanos(ticks))/float64(time.Microsecond))
+	}
 	fmt.Fprintf(w, "Guest time is the TSC while a thread runs in guest mode (%.3f MHz, %s), less the cost of\n",
 		float64(c.TSCKHz)/1000, c.TSCKHzSource)
 	fmt.Fprintf(w, "entering and leaving it, calibrated at VM start over %d round trips: entry %s, exit %s (means).\n",
