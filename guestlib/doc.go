@@ -13,4 +13,14 @@
 // the guest thread: counters are per OS thread, so [Open] locks the
 // calling goroutine to its OS thread until [Set.Close], and a Set must be
 // used only from the goroutine that opened it.
+//
+//	s, err := guestlib.Open("task-clock,syscalls")   // perf-style spec
+//	r := make([]guestlib.Reading, len(s.Events()))
+//	s.Read(r)    // value, enabled and running time per event, per group consistent
+//
+// [InVM] tells which place the program is in. Inside vpmu, [Set.ReadPV]
+// reads through the paravirtual call (exact for host hardware counters),
+// [Set.ReadInherited] adds the threads that inherited the counters, and
+// [Precise] counts instructions and branches exactly by single-stepping.
+// docs/vpmu.md explains the counts.
 package guestlib

@@ -230,3 +230,66 @@ func FuzzPVCall(f *testing.F) {
 		}
 	})
 }
+
+// fakeHostPMU has a PMU whose counters the test moves.
+type fakeHostPMU struct{ counts map[string]*uint64 }
+
+func (f *fakeHostPMU) probe(e pmu.Event) error {
+	if e.Exclude&pmu.ExcludeHost == 0 {
+		return errors.New("not guest-only")
+	}
+	return nil
+}
+
+func (f *fakeHostPMU) open(e pmu.Event) (pmuHostCounter, error) {
+	n := new(uint64)
+	f.counts[e.Name] = n
+	return fakeHostCounter{n}, nil
+}
+
+type fakeHostCounter struct{ n *uint64 }
+
+func (c fakeHostCounter) read() (uint64, error) { return *c.n, nil }
+func (c fakeHostCounter) close() error          { return nil }
+
+// TestHostCounterFolding counts a hardware event through a (fake) host
+// PMU: the host count is folded in at thread switches and PV reads and
+// attributed to the thread that ran.
+func TestHostCounterFolding(t *testing.T) {
+	p, _, th, mem := fakeVPMU(t)
+	host := &fakeHostPMU{counts: map[string]*uint64{}}
+	p.host = host
+	spec := "cycles"
+	th.MM().CopyOut(mem, []byte(spec))
+	n, err := pvDo(th, SyscallArgs{virt.PVOpen, mem, uint64(len(spec)), 0, mem + 0x1000, 16})
+	if err != nil || n != 2 {
+		t.Fatalf("open cycles with a host PMU: %d %v", n, err)
+	}
+	cycles := host.counts["cycles"]
+	if cycles == nil {
+		t.Fatal("no host counter opened on the VCPU")
+	}
+	read := func() uint64 {
+		if _, err := pvDo(th, SyscallArgs{virt.PVRead, mem + 0x1000, 2, mem + 0x2000}); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := th.MM().ReadUint64(mem + 0x2008)
+		return v
+	}
+	*cycles += 1000 // the thread runs in guest mode
+	if got := read(); got != 1000 {
+		t.Errorf("PV read %d cycles, want 1000 (folded at the read)", got)
+	}
+	c := p.vcpus[0]
+	th.pmu.switchOut(c, SwitchYield)
+	*cycles += 500 // another thread runs on the VCPU
+	th.pmu.switchIn(c)
+	*cycles += 7
+	th.pmu.switchOut(c, SwitchYield)
+	if v := th.pmu.ownValue(1); v != 1007 {
+		t.Errorf("after a switch: %d cycles, want 1007 (not the other thread's 500)", v)
+	}
+	if v := c.value(srcHostFirst); v != 1507 {
+		t.Errorf("the VCPU counted %d cycles, want 1507", v)
+	}
+}
