@@ -41,9 +41,10 @@ Flags:
   -o, --output FILE           write the counts to FILE instead of stderr
   -p, --pid PID               count the existing process PID (all of its
                               threads) until Ctrl-C or until it exits
-      --vm                    run CMD in the vpmu hypervisor and count it with
-                              the virtual PMU, from its first instruction, in
-                              every thread (docs/vpmu.md). Default events:
+      --vm                    run CMD in the vpmu hypervisor (with vpmu's
+                              environment) and count it with the virtual PMU,
+                              from its first instruction, in every thread
+                              (docs/vpmu.md). Default events:
                               ` + strings.Join(vmDefaultEvents[:4], ",") + `,
                               ` + strings.Join(vmDefaultEvents[4:], ",") + `
       --per-thread            (with --vm) one row per guest thread and event,
