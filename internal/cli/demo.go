@@ -107,8 +107,8 @@ func demo(env *Env, o demoOptions) error {
 		return fmt.Errorf("start the vpmu hypervisor: %w", err)
 	}
 	defer vm.Close()
-	fmt.Fprintf(env.Stdout, "vpmu demo: %d threads of a Go program (this vpmu binary, as the guest) on %d VCPUs sharing %d PCPU slots (%s host).\n\n",
-		o.threads, o.vcpus, o.pcpus, vm.Host().Kind)
+	fmt.Fprintf(env.Stdout, "vpmu demo: %d worker threads of a Go program (this vpmu binary, as the guest) on %s sharing %s (%s host).\n\n",
+		o.threads, plural(o.vcpus, "VCPU"), plural(o.pcpus, "PCPU slot"), vm.Host().Kind)
 	if demoProfile != nil {
 		if err := demoProfile.Before(vm); err != nil {
 			return err
@@ -176,4 +176,12 @@ The table covers each thread's whole life, the Go runtime's own system calls inc
 (thread start, futex waits, exit), and its rows add up to the totals.
 `, us(cal.EntryTicks), us(cal.ExitTicks))
 	return b.String()
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
