@@ -13,7 +13,10 @@ import (
 // without a goroutine; whoever makes progress for it (the other end's
 // reads and writes, a close) copies the data between the ring and its
 // guest buffers and wakes it with the result. Writes of at most PIPE_BUF
-// bytes are atomic.
+// bytes are atomic. A write that finds no reader left, or loses the last
+// one while it waits, raises SIGPIPE on the writing thread (before it
+// resumes) and fails with EPIPE, or returns what it wrote already
+// (pipe_write).
 
 const (
 	pipeBuf         = 4096     // PIPE_BUF
@@ -52,6 +55,9 @@ type pipeWaiter struct {
 	finished bool
 	ret      uint64
 	err      error
+	// sigpipe: the write ended because no reader was left; the writer
+	// gets SIGPIPE.
+	sigpipe bool
 }
 
 // newPipe returns the read and write ends of a new pipe.
@@ -152,10 +158,14 @@ func (e *pipeEnd) rw(t *Thread, bufs []guestBuf, write, nonblock bool, hold *ope
 	}
 	// Once mu is released, a parked w belongs to whoever ends its wait.
 	finished, ret, err := w.finished, w.ret, w.err
+	sigpipe := w.sigpipe
 	p.mu.Unlock()
 	p.wake(woken, w)
 	if finished {
 		w.release()
+		if sigpipe {
+			t.signalSelf(sigPIPE)
+		}
 		return ret, err
 	}
 	return t.park(w)
@@ -194,6 +204,7 @@ func (p *pipe) pump() []*pipeWaiter {
 			w := p.wq[0]
 			if p.readers == 0 {
 				p.wq = p.wq[1:]
+				w.sigpipe = true
 				if w.done > 0 {
 					finish(w, w.done, nil)
 				} else {
@@ -307,13 +318,17 @@ func (p *pipe) dequeue(w *pipeWaiter) bool {
 }
 
 // wake wakes the completed waiters other than self (whose caller
-// returns its result) and tells pollers to look again. Called without
-// mu.
+// returns its result) and tells pollers to look again. A writer that
+// lost its readers gets SIGPIPE queued before it is woken, so that it
+// acts on it as its write returns. Called without mu.
 func (p *pipe) wake(woken []*pipeWaiter, self *pipeWaiter) {
 	for _, w := range woken {
 		if w != self {
 			w.release()
 			w.t.unpark()
+			if w.sigpipe {
+				w.t.signalSelf(sigPIPE)
+			}
 			w.t.proc.vm.sched.wake(w.t, w.ret, w.err)
 		}
 	}

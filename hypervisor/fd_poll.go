@@ -3,8 +3,6 @@ package hypervisor
 import (
 	"sync"
 	"time"
-
-	"github.com/vpmu/vpmu/internal/unix"
 )
 
 // Readiness of files, for poll(2), ppoll, select and pselect6 (and for
@@ -164,15 +162,20 @@ func (s *pollSet) queues(f func(q *waitQueue)) {
 	}
 }
 
+// pollReport writes the results of a poll or select to guest memory and
+// returns the system call's result. interrupted says a signal ended the
+// wait: then only the time left is written, and the result is EINTR.
+type pollReport func(set *pollSet, interrupted bool) (uint64, error)
+
 // pollWaiter is a thread parked in poll or select until one of its
 // files is ready, its timeout passes or it is interrupted. Exactly one
-// of these ends the wait: the one that sets done.
+// of these ends the wait: the one that sets done. Notifications that
+// find nothing ready leave the wait, and its timer, as they are.
 type pollWaiter struct {
-	t   *Thread
-	set *pollSet
-	// report writes the results to guest memory and returns the system
-	// call's result; timedOut says the deadline passed.
-	report func(set *pollSet, timedOut bool) (uint64, error)
+	t        *Thread
+	set      *pollSet
+	report   pollReport
+	deadline time.Time // zero: none
 
 	mu    sync.Mutex // protects done
 	done  bool
@@ -181,8 +184,8 @@ type pollWaiter struct {
 
 // waitPoll parks t on set until something is ready or the deadline
 // (zero: none) passes. The caller has scanned set and found nothing.
-func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report func(*pollSet, bool) (uint64, error)) (uint64, error) {
-	w := &pollWaiter{t: t, set: set, report: report}
+func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report pollReport) (uint64, error) {
+	w := &pollWaiter{t: t, set: set, report: report, deadline: deadline}
 	set.queues(func(q *waitQueue) { q.add(w) })
 	// Readiness may have changed before the waiter was queued. A
 	// notifier may also have ended the wait already (and woken the
@@ -195,6 +198,7 @@ func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report func(*pollSet
 		w.unqueue()
 		ret, err := report(set, false)
 		set.release()
+		t.restoreTempMask()
 		return ret, err
 	}
 	if !w.done && !deadline.IsZero() {
@@ -232,32 +236,34 @@ func (w *pollWaiter) notify() {
 		w.timer.Stop()
 	}
 	w.mu.Unlock()
-	w.finish(false, nil)
+	w.finish(false)
 }
 
 func (w *pollWaiter) timeout() {
 	if w.claim() {
 		w.set.scan()
-		w.finish(true, nil)
+		w.finish(false)
 	}
 }
 
 // interrupt ends the wait with EINTR.
 func (w *pollWaiter) interrupt() {
 	if w.claim() {
-		w.finish(false, unix.EINTR)
+		w.finish(true)
 	}
 }
 
 // finish reports and wakes the thread, which is parked: its guest
-// memory may be written from here.
-func (w *pollWaiter) finish(timedOut bool, err error) {
+// memory may be written from here. Unless a signal ended the wait, the
+// mask ppoll or pselect6 replaced is back (poll_select_finish); after a
+// signal, delivery decides.
+func (w *pollWaiter) finish(interrupted bool) {
 	w.unqueue()
-	var ret uint64
-	if err == nil {
-		ret, err = w.report(w.set, timedOut)
-	}
+	ret, err := w.report(w.set, interrupted)
 	w.set.release()
+	if !interrupted {
+		w.t.restoreTempMask()
+	}
 	w.t.unpark()
 	w.t.proc.vm.sched.wake(w.t, ret, err)
 }

@@ -29,12 +29,17 @@ type writerFile struct {
 	w    io.Writer
 }
 
-func (f *writerFile) Write(_ *Thread, src guestBuf) (int, error) {
+// Write writes to the host's writer. When that fails (its reader went
+// away, as in 'vpmu run yes | head -1'), the guest sees what a write to
+// a broken pipe gets: SIGPIPE on the writing thread and EPIPE.
+func (f *writerFile) Write(t *Thread, src guestBuf) (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	n, err := src.drain(f.w.Write)
+	f.mu.Unlock()
 	if err != nil && err != unix.EFAULT {
-		// The host side failed: what a write to a broken pipe gets.
+		if t != nil {
+			t.signalSelf(sigPIPE)
+		}
 		return n, unix.EPIPE
 	}
 	return n, err

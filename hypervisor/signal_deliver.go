@@ -195,9 +195,17 @@ func restartClass(nr uint64, regs *kvm.Regs) unix.Errno {
 			return errnoRestartNohand
 		}
 		return errnoRestartBlock
-	case sysEpollWait, sysEpollPwait, sysEpollPwait2, sysPoll, sysPpoll, sysSelect, sysPselect6,
-		sysRtSigsuspend, sysPause:
+	case sysPoll:
+		// Without a handler, on to the same deadline (do_restart_poll).
+		return errnoRestartBlock
+	case sysPpoll, sysSelect, sysPselect6, sysRtSigsuspend, sysPause:
+		// select, ppoll and pselect6 wrote the time left to their
+		// timeout first.
 		return errnoRestartNohand
+	case sysEpollWait, sysEpollPwait, sysEpollPwait2:
+		// ep_poll returns EINTR, handler or not; so does Go's netpoller
+		// expect.
+		return unix.EINTR
 	default:
 		return unix.EINTR
 	}

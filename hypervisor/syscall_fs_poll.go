@@ -10,8 +10,17 @@ import (
 // poll, ppoll, select and pselect6 over the readiness of fd_poll.go. A
 // call that must wait parks the thread (no goroutine) on the wait queues
 // of its files and a timer; the first of them to fire writes the results
-// and wakes it. The signal masks of ppoll and pselect6 are accepted and
-// not applied (signal delivery belongs to the signals family).
+// and wakes it.
+//
+// Signals (fs/select.c): a signal ends the wait with EINTR, whatever
+// SA_RESTART says, and so does one already pending when nothing is
+// ready. select, ppoll and pselect6 then write the time left to their
+// timeout, so that a call restarted after a signal without a handler
+// waits only for the rest; poll continues through restart_syscall to
+// the same deadline. ppoll and pselect6 replace the thread's mask while
+// they run: a handler that interrupts the wait runs with the temporary
+// mask and its frame restores the old one; otherwise the old mask is
+// back when the call returns.
 
 func init() {
 	registerSyscall(sysPoll, func(t *Thread, a SyscallArgs) (uint64, error) {
@@ -19,14 +28,14 @@ func init() {
 		if ms := a.Int(2); ms >= 0 {
 			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
 		}
-		return t.poll(a[0], a[1], deadline, a.Int(2) == 0, 0)
+		return t.pollRestartable(a[0], a[1], deadline, a.Int(2) == 0)
 	})
 	registerSyscall(sysPpoll, func(t *Thread, a SyscallArgs) (uint64, error) {
-		if a[3] != 0 && a[4] != sigsetSize {
-			return 0, unix.EINVAL
-		}
 		deadline, zero, err := t.readTimeout(a[2], false)
 		if err != nil {
+			return 0, err
+		}
+		if err := t.pollMask(a[3], a[4]); err != nil {
 			return 0, err
 		}
 		return t.poll(a[0], a[1], deadline, zero, a[2])
@@ -39,12 +48,47 @@ func init() {
 		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], true)
 	})
 	registerSyscall(sysPselect6, func(t *Thread, a SyscallArgs) (uint64, error) {
+		// The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
+		var pack [16]byte
+		if a[5] != 0 {
+			if err := t.proc.mm.CopyIn(a[5], pack[:]); err != nil {
+				return 0, err
+			}
+		}
 		deadline, zero, err := t.readTimeout(a[4], false)
 		if err != nil {
 			return 0, err
 		}
+		if err := t.pollMask(binary.LittleEndian.Uint64(pack[0:]), binary.LittleEndian.Uint64(pack[8:])); err != nil {
+			return 0, err
+		}
 		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], false)
 	})
+}
+
+// pollMask installs the temporary mask of ppoll or pselect6, read from
+// addr (0: none) with the given size (EINVAL unless 8), until the call
+// returns (set_user_sigmask).
+func (t *Thread) pollMask(addr, size uint64) error {
+	if addr == 0 {
+		return nil
+	}
+	mask, err := t.readSigset(addr, size)
+	if err != nil {
+		return err
+	}
+	t.setTempMask(mask)
+	return nil
+}
+
+// pollReturn ends a poll or select that did not wait: the old mask is
+// back, unless the call ends for a signal (EINTR after t.sig.waited),
+// which delivery handles.
+func (t *Thread) pollReturn(ret uint64, err error) (uint64, error) {
+	if err != unix.EINTR || !t.sig.waited {
+		t.restoreTempMask()
+	}
+	return ret, err
 }
 
 // readTimeout reads a timeout (a timeval for select, else a timespec) at
@@ -90,13 +134,16 @@ func (t *Thread) writeRemaining(addr uint64, deadline time.Time, timeval bool) {
 // pollfdSize is sizeof(struct pollfd): int fd; short events, revents.
 const pollfdSize = 8
 
+// poll implements poll and ppoll: nfds pollfds at fdsAddr, the deadline
+// (zero: none), zero for a zero timeout, and ppoll's timespec (0 for
+// poll or none).
 func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAddr uint64) (uint64, error) {
 	if nfds > maxFDs {
-		return 0, unix.EINVAL
+		return t.pollReturn(0, unix.EINVAL)
 	}
 	raw := make([]byte, nfds*pollfdSize)
 	if err := t.proc.mm.CopyIn(fdsAddr, raw); err != nil {
-		return 0, err
+		return t.pollReturn(0, err)
 	}
 	fds := make([]int, nfds)
 	events := make([]uint32, nfds)
@@ -104,7 +151,13 @@ func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAdd
 		fds[i] = int(int32(binary.LittleEndian.Uint32(raw[i*pollfdSize:])))
 		events[i] = uint32(binary.LittleEndian.Uint16(raw[i*pollfdSize+4:]))
 	}
-	report := func(set *pollSet, _ bool) (uint64, error) {
+	report := func(set *pollSet, interrupted bool) (uint64, error) {
+		if !zero {
+			t.writeRemaining(tsAddr, deadline, false)
+		}
+		if interrupted {
+			return 0, unix.EINTR
+		}
 		n := 0
 		for i, e := range set.entries {
 			binary.LittleEndian.PutUint16(raw[i*pollfdSize+6:], uint16(e.revents))
@@ -112,13 +165,33 @@ func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAdd
 				n++
 			}
 		}
-		t.writeRemaining(tsAddr, deadline, false)
 		return uint64(n), t.proc.mm.CopyOut(fdsAddr, raw)
 	}
-	set := t.newPollSet(fds, events, pollAlways)
-	if set.scan() > 0 || zero {
+	return t.scanOrWait(t.newPollSet(fds, events, pollAlways), deadline, zero, report)
+}
+
+// pollRestartable is poll(2): interrupted without a handler, it goes on
+// through restart_syscall to the same deadline (do_restart_poll).
+func (t *Thread) pollRestartable(fdsAddr, nfds uint64, deadline time.Time, zero bool) (uint64, error) {
+	t.sig.restart = func(t *Thread, _ SyscallArgs) (uint64, error) {
+		return t.pollRestartable(fdsAddr, nfds, deadline, zero)
+	}
+	return t.poll(fdsAddr, nfds, deadline, zero, 0)
+}
+
+// scanOrWait returns the result of a poll or select over set at once
+// when a file is ready, the timeout is zero or a signal is pending (EINTR,
+// which delivery turns into a restart or EINTR), and otherwise waits.
+func (t *Thread) scanOrWait(set *pollSet, deadline time.Time, zero bool, report pollReport) (uint64, error) {
+	n := set.scan()
+	if n == 0 && t.signalPending() {
+		set.release()
+		t.sig.waited = true
+		return t.pollReturn(report(set, true))
+	}
+	if n > 0 || zero {
 		defer set.release()
-		return report(set, false)
+		return t.pollReturn(report(set, false))
 	}
 	return t.waitPoll(set, deadline, report)
 }
@@ -134,7 +207,7 @@ const (
 // sets (read, write, except; 0 for none).
 func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bool, tAddr uint64, timeval bool) (uint64, error) {
 	if nfds < 0 {
-		return 0, unix.EINVAL
+		return t.pollReturn(0, unix.EINVAL)
 	}
 	nfds = min(nfds, maxFDs)
 	size := (nfds + 63) / 64 * 8
@@ -143,7 +216,7 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 		bits[i] = make([]byte, size)
 		if addr != 0 {
 			if err := t.proc.mm.CopyIn(addr, bits[i]); err != nil {
-				return 0, err
+				return t.pollReturn(0, err)
 			}
 		}
 	}
@@ -161,12 +234,18 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 			continue
 		}
 		if _, err := t.proc.fds.cloexec(fd); err != nil {
-			return 0, unix.EBADF
+			return t.pollReturn(0, unix.EBADF)
 		}
 		fds = append(fds, fd)
 		events = append(events, ev)
 	}
-	report := func(set *pollSet, _ bool) (uint64, error) {
+	report := func(set *pollSet, interrupted bool) (uint64, error) {
+		if !zero {
+			t.writeRemaining(tAddr, deadline, timeval)
+		}
+		if interrupted {
+			return 0, unix.EINTR
+		}
 		var out [3][]byte
 		n := 0
 		for i := range out {
@@ -187,13 +266,7 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 				}
 			}
 		}
-		t.writeRemaining(tAddr, deadline, timeval)
 		return uint64(n), nil
 	}
-	set := t.newPollSet(fds, events, 0)
-	if set.scan() > 0 || zero {
-		defer set.release()
-		return report(set, false)
-	}
-	return t.waitPoll(set, deadline, report)
+	return t.scanOrWait(t.newPollSet(fds, events, 0), deadline, zero, report)
 }
