@@ -147,7 +147,7 @@ func (e *pipeEnd) rw(t *Thread, bufs []guestBuf, write, nonblock bool, hold *ope
 	} else {
 		p.rq = append(p.rq, w)
 	}
-	woken := p.pump()
+	woken, events := p.pump()
 	if !w.finished && nonblock {
 		p.dequeue(w)
 		w.finished = true
@@ -160,7 +160,7 @@ func (e *pipeEnd) rw(t *Thread, bufs []guestBuf, write, nonblock bool, hold *ope
 	finished, ret, err := w.finished, w.ret, w.err
 	sigpipe := w.sigpipe
 	p.mu.Unlock()
-	p.wake(woken, w)
+	p.wake(woken, w, events)
 	if finished {
 		w.release()
 		if sigpipe {
@@ -180,10 +180,11 @@ func (w *pipeWaiter) release() {
 }
 
 // pump moves data between the ring and the parked waiters as far as it
-// can, and returns the waiters whose calls completed. Called with mu
-// held.
-func (p *pipe) pump() []*pipeWaiter {
-	var woken []*pipeWaiter
+// can. It returns the waiters whose calls completed, and the events
+// that may have come for pollers: POLLIN when data came in (every write,
+// as Linux wakes epoll on every write), POLLOUT when a read made room in
+// a pipe that had less than PIPE_BUF free. Called with mu held.
+func (p *pipe) pump() (woken []*pipeWaiter, events uint32) {
 	finish := func(w *pipeWaiter, ret uint64, err error) {
 		w.finished, w.ret, w.err = true, ret, err
 		woken = append(woken, w)
@@ -196,7 +197,11 @@ func (p *pipe) pump() []*pipeWaiter {
 				break
 			}
 			p.rq = p.rq[1:]
+			wasFull := len(p.buf)-p.count < pipeBuf
 			n, err := p.copyOut(r.bufs)
+			if n > 0 && wasFull {
+				events |= pollOut | pollWrNorm
+			}
 			finish(r, n, err)
 			progress = true
 		}
@@ -219,6 +224,7 @@ func (p *pipe) pump() []*pipeWaiter {
 			n, err := p.copyIn(w)
 			if n > 0 {
 				progress = true
+				events |= pollIn | pollRdNorm
 			}
 			if w.left > 0 && err == nil {
 				break
@@ -232,7 +238,7 @@ func (p *pipe) pump() []*pipeWaiter {
 			progress = true
 		}
 	}
-	return woken
+	return woken, events
 }
 
 // copyOut moves up to the ring's contents into bufs. EFAULT, moving
@@ -318,10 +324,11 @@ func (p *pipe) dequeue(w *pipeWaiter) bool {
 }
 
 // wake wakes the completed waiters other than self (whose caller
-// returns its result) and tells pollers to look again. A writer that
-// lost its readers gets SIGPIPE queued before it is woken, so that it
-// acts on it as its write returns. Called without mu.
-func (p *pipe) wake(woken []*pipeWaiter, self *pipeWaiter) {
+// returns its result) and tells pollers that events may have come (none:
+// no notification). A writer that lost its readers gets SIGPIPE queued
+// before it is woken, so that it acts on it as its write returns. Called
+// without mu.
+func (p *pipe) wake(woken []*pipeWaiter, self *pipeWaiter, events uint32) {
 	for _, w := range woken {
 		if w != self {
 			w.release()
@@ -332,11 +339,14 @@ func (p *pipe) wake(woken []*pipeWaiter, self *pipeWaiter) {
 			w.t.proc.vm.sched.wake(w.t, w.ret, w.err)
 		}
 	}
-	p.q.notify()
+	if events != 0 {
+		p.q.notify(events)
+	}
 }
 
 // interrupt ends a parked wait: EINTR, or the bytes a write already
-// moved.
+// moved. The waiters queued behind it may go on now (a writer waiting
+// for room for an atomic write held up smaller ones).
 func (w *pipeWaiter) interrupt() {
 	p := w.p
 	p.mu.Lock()
@@ -349,11 +359,12 @@ func (w *pipeWaiter) interrupt() {
 	if w.done == 0 {
 		w.err = unix.EINTR
 	}
+	woken, events := p.pump()
 	p.mu.Unlock()
 	w.release()
 	w.t.unpark()
 	w.t.proc.vm.sched.wake(w.t, w.ret, w.err)
-	p.q.notify()
+	p.wake(woken, nil, events)
 }
 
 func (e *pipeEnd) readiness() uint32 {
@@ -362,10 +373,11 @@ func (e *pipeEnd) readiness() uint32 {
 	defer p.mu.Unlock()
 	var ev uint32
 	if e.write {
+		if len(p.buf)-p.count >= pipeBuf {
+			ev |= pollOut | pollWrNorm
+		}
 		if p.readers == 0 {
 			ev |= pollErr
-		} else if len(p.buf)-p.count >= pipeBuf {
-			ev |= pollOut | pollWrNorm
 		}
 		return ev
 	}
@@ -390,9 +402,9 @@ func (e *pipeEnd) Close() error {
 	} else {
 		p.readers--
 	}
-	woken := p.pump()
+	woken, _ := p.pump()
 	p.mu.Unlock()
-	p.wake(woken, nil)
+	p.wake(woken, nil, notifyAll)
 	return nil
 }
 

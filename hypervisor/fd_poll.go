@@ -1,8 +1,11 @@
 package hypervisor
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"github.com/vpmu/vpmu/internal/unix"
 )
 
 // Readiness of files, for poll(2), ppoll, select and pselect6 (and for
@@ -49,8 +52,26 @@ func fileReadiness(f File) uint32 {
 	return pollReady
 }
 
-// waker is something parked on wait queues.
-type waker interface{ notify() }
+// waker is something parked on wait queues. notify gets the events
+// that may have come (the key of Linux's wake_up_poll): a waiter whose
+// interest they miss may ignore the call, and notifyAll says that
+// anything may have changed.
+type waker interface{ notify(events uint32) }
+
+// notifyAll is the events of a notification after which every waiter
+// looks again (a close).
+const notifyAll = ^uint32(0)
+
+// chanWaker is a waker that signals a channel, for a goroutine waiting
+// on a file.
+type chanWaker chan struct{}
+
+func (c chanWaker) notify(uint32) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
 
 // waitQueue is the set of waiters to notify when a file's readiness may
 // have changed. Safe for concurrent use; notify must be called without
@@ -75,8 +96,9 @@ func (q *waitQueue) remove(w waker) {
 	q.mu.Unlock()
 }
 
-// notify tells every waiter to look again.
-func (q *waitQueue) notify() {
+// notify tells every waiter that events may have come (notifyAll:
+// that anything may have changed).
+func (q *waitQueue) notify(events uint32) {
 	q.mu.Lock()
 	if len(q.ws) == 0 {
 		q.mu.Unlock()
@@ -88,7 +110,28 @@ func (q *waitQueue) notify() {
 	}
 	q.mu.Unlock()
 	for _, w := range ws {
-		w.notify()
+		w.notify(events)
+	}
+}
+
+// waitFor calls op until it returns something other than errWouldBlock,
+// waiting for a notification of q in between; EINTR when ctx is done.
+// It is the blocking half of a Read or Write that returned
+// errWouldBlock (ReadWait, WriteWait).
+func (q *waitQueue) waitFor(ctx context.Context, op func() (int, error)) (int, error) {
+	w := make(chanWaker, 1)
+	q.add(w)
+	defer q.remove(w)
+	for {
+		n, err := op()
+		if err != errWouldBlock {
+			return n, err
+		}
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return 0, unix.EINTR
+		}
 	}
 }
 
@@ -225,7 +268,7 @@ func (w *pollWaiter) claim() bool {
 }
 
 // notify looks at the files again and ends the wait if one is ready.
-func (w *pollWaiter) notify() {
+func (w *pollWaiter) notify(uint32) {
 	w.mu.Lock()
 	if w.done || w.set.scan() == 0 {
 		w.mu.Unlock()

@@ -125,33 +125,15 @@ func (f *stdinFile) fetch(reqs chan stdinReq) []byte {
 
 // ReadWait waits until the pump brought data (or EOF), then reads.
 func (f *stdinFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {
-	ch := make(chanWaker, 1)
-	f.q.add(ch)
-	defer f.q.remove(ch)
-	for {
-		n, err := f.Read(nil, dst)
-		if err != errWouldBlock {
-			return n, err
+	return f.q.waitFor(ctx, func() (int, error) {
+		for {
+			n, err := f.Read(nil, dst)
+			// readiness asks the pump for data; it may have come.
+			if err != errWouldBlock || f.readiness() == 0 {
+				return n, err
+			}
 		}
-		if f.readiness() != 0 {
-			continue
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, unix.EINTR
-		}
-	}
-}
-
-// chanWaker is a waiter that signals a channel.
-type chanWaker chan struct{}
-
-func (c chanWaker) notify() {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
+	})
 }
 
 // pump serves read requests from the reader, one at a time, until
@@ -205,7 +187,7 @@ func (f *stdinFile) readiness() uint32 {
 			f.prefetching = false
 			f.buf = append(f.buf, data...)
 			f.mu.Unlock()
-			f.q.notify()
+			f.q.notify(pollIn | pollRdNorm)
 		}()
 	}
 	return 0

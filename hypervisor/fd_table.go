@@ -42,8 +42,19 @@ type File interface {
 	Close() error
 }
 
-// errWouldBlock is returned by File.Read when it would wait.
+// errWouldBlock is returned by File.Read when it would wait, and by
+// File.Write of a writeWaiter.
 var errWouldBlock = errors.New("would block")
+
+// writeWaiter is implemented by files whose writes can wait for
+// something the guest controls (an eventfd whose count would overflow).
+// Their Write returns errWouldBlock instead of waiting; the write system
+// calls then call WriteWait off the VCPU, unless the open file is
+// O_NONBLOCK (EAGAIN). ctx is cancelled when the thread must stop
+// waiting.
+type writeWaiter interface {
+	WriteWait(ctx context.Context, src guestBuf) (int, error)
+}
 
 // fileBase supplies File methods for files that lack the operation.
 type fileBase struct{}

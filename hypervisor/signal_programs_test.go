@@ -239,17 +239,19 @@ func TestVMSignal(t *testing.T) {
 
 // TestEpollPrograms runs testdata/epoll.c: eventfd counters and
 // semaphores, epoll's level, edge and one-shot modes, nesting, errors,
-// wake-ups from other threads, EINTR and epoll_pwait's mask.
+// wake-ups from other threads, EINTR and epoll_pwait's mask; eventfd's
+// flags as fcntl sees and changes them and its blocking writes; epoll
+// over both ends of pipes, level- and edge-triggered.
 func TestEpollPrograms(t *testing.T) {
 	prog := buildC(t, "epoll", "-pthread")
-	for _, mode := range []string{"eventfd", "epoll"} {
+	for _, mode := range []string{"eventfd", "epoll", "eventfd-flags", "pipes"} {
 		t.Run(mode, func(t *testing.T) {
 			native := runNativeProgram(t, nil, prog, mode)
 			for _, vcpus := range []int{1, 2} {
 				r := runVMProgram(t, Config{VCPUs: vcpus}, prog, mode)
 				if r.status != native.status || r.stdout != native.stdout {
-					t.Errorf("%d VCPUs: status %d err %v, stdout:\n%s\nnative status %d, stdout:\n%s",
-						vcpus, r.status, r.err, r.stdout, native.status, native.stdout)
+					t.Errorf("%d VCPUs: status %d err %v, stdout:\n%s\nnative status %d, stdout:\n%s\ndiff:\n%s",
+						vcpus, r.status, r.err, r.stdout, native.status, native.stdout, lineDiff(r.stdout, native.stdout))
 				}
 				if len(r.stats.Unimplemented) != 0 {
 					t.Errorf("unimplemented system calls: %v", r.stats.Unimplemented)

@@ -54,7 +54,8 @@ func (t *Thread) epollCreate(flags int) (uint64, error) {
 	if flags&^epollCloexec != 0 {
 		return 0, unix.EINVAL
 	}
-	fd, err := t.proc.fds.install(newEpollFile(), flags&epollCloexec != 0)
+	// Open read-write, as F_GETFL shows (anon_inode_getfile).
+	fd, err := t.proc.fds.installFlags(newEpollFile(), unix.O_RDWR|flags&epollCloexec)
 	return uint64(fd), err
 }
 
