@@ -2,13 +2,11 @@ package hypervisor
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vpmu/vpmu/internal/testutil"
 )
@@ -120,14 +118,7 @@ func TestSigpipeHostPipe(t *testing.T) {
 		}
 		for _, vcpus := range []int{1, 2} {
 			head, status, stderr := pipeIntoHead(t, func(stdout *os.File, stderr *bytes.Buffer) int {
-				vm, err := New(Config{VCPUs: vcpus, Stdout: stdout, Stderr: stderr})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer vm.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				st, err := vm.Run(ctx, prog, append([]string{prog}, tc.args...))
+				st, _, err := runVM(t, Config{VCPUs: vcpus, Stdout: stdout, Stderr: stderr}, prog, tc.args...)
 				if err != nil {
 					t.Errorf("%v: %v", tc.args, err)
 				}

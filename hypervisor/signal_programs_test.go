@@ -120,7 +120,6 @@ func runNativeProgram(t testing.TB, env []string, prog string, args ...string) p
 // arrangement as runNativeProgram.
 func runVMProgram(t testing.TB, cfg Config, prog string, args ...string) programRun {
 	t.Helper()
-	testutil.MustHaveKVM(t)
 	mode := ""
 	if len(args) > 0 {
 		mode = args[0]
@@ -128,18 +127,11 @@ func runVMProgram(t testing.TB, cfg Config, prog string, args ...string) program
 	stdin, stdout := stdinFor(mode)
 	var stderr bytes.Buffer
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = stdin, stdout, &stderr
-	vm, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := vm.Run(ctx, prog, append([]string{prog}, args...))
+	st, stats, err := runVM(t, cfg, prog, args...)
 	if g, ok := stdin.(*gate); ok {
 		g.release() // let the stdin pump finish
 	}
-	return programRun{stdout: stdout.String(), stderr: stderr.String(), status: st.Int(), err: err, stats: vm.Stats()}
+	return programRun{stdout: stdout.String(), stderr: stderr.String(), status: st.Int(), err: err, stats: stats}
 }
 
 // TestSignalPrograms runs testdata/signals.c in every mode, natively

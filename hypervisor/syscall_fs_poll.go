@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -24,28 +23,24 @@ import (
 
 func init() {
 	registerSyscall(sysPoll, func(t *Thread, a SyscallArgs) (uint64, error) {
-		var deadline time.Time
-		if ms := a.Int(2); ms >= 0 {
-			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
-		}
-		return t.pollRestartable(a[0], a[1], deadline, a.Int(2) == 0)
+		return t.pollRestartable(a[0], a[1], msDeadline(a.Int(2)))
 	})
 	registerSyscall(sysPpoll, func(t *Thread, a SyscallArgs) (uint64, error) {
-		deadline, zero, err := t.readTimeout(a[2], false)
+		d, err := t.readDeadline(a[2], false)
 		if err != nil {
 			return 0, err
 		}
 		if err := t.pollMask(a[3], a[4]); err != nil {
 			return 0, err
 		}
-		return t.poll(a[0], a[1], deadline, zero, a[2])
+		return t.poll(a[0], a[1], d, a[2])
 	})
 	registerSyscall(sysSelect, func(t *Thread, a SyscallArgs) (uint64, error) {
-		deadline, zero, err := t.readTimeout(a[4], true)
+		d, err := t.readDeadline(a[4], true)
 		if err != nil {
 			return 0, err
 		}
-		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], true)
+		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, d, a[4], true)
 	})
 	registerSyscall(sysPselect6, func(t *Thread, a SyscallArgs) (uint64, error) {
 		// The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
@@ -55,14 +50,14 @@ func init() {
 				return 0, err
 			}
 		}
-		deadline, zero, err := t.readTimeout(a[4], false)
+		d, err := t.readDeadline(a[4], false)
 		if err != nil {
 			return 0, err
 		}
 		if err := t.pollMask(binary.LittleEndian.Uint64(pack[0:]), binary.LittleEndian.Uint64(pack[8:])); err != nil {
 			return 0, err
 		}
-		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], false)
+		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, d, a[4], false)
 	})
 }
 
@@ -91,53 +86,12 @@ func (t *Thread) pollReturn(ret uint64, err error) (uint64, error) {
 	return ret, err
 }
 
-// readTimeout reads a timeout (a timeval for select, else a timespec) at
-// addr: the deadline (zero: none, for a NULL pointer) and whether it is
-// zero (do not wait).
-func (t *Thread) readTimeout(addr uint64, timeval bool) (time.Time, bool, error) {
-	if addr == 0 {
-		return time.Time{}, false, nil
-	}
-	var b [16]byte
-	if err := t.proc.mm.CopyIn(addr, b[:]); err != nil {
-		return time.Time{}, false, err
-	}
-	sec, frac := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
-	unit, limit := int64(1), int64(1e9)
-	if timeval {
-		unit, limit = 1000, 1e6
-	}
-	if sec < 0 || frac < 0 || frac >= limit {
-		return time.Time{}, false, unix.EINVAL
-	}
-	d := timespec{sec: sec, nsec: frac * unit}.nanos()
-	return time.Now().Add(time.Duration(d)), d == 0, nil
-}
-
-// writeRemaining stores the time left before deadline at addr, as Linux
-// does for select, pselect6 and ppoll.
-func (t *Thread) writeRemaining(addr uint64, deadline time.Time, timeval bool) {
-	if addr == 0 || deadline.IsZero() {
-		return
-	}
-	left := max(time.Until(deadline), 0)
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(left/time.Second))
-	frac := uint64(left % time.Second)
-	if timeval {
-		frac /= 1000
-	}
-	binary.LittleEndian.PutUint64(b[8:], frac)
-	t.proc.mm.CopyOut(addr, b[:])
-}
-
 // pollfdSize is sizeof(struct pollfd): int fd; short events, revents.
 const pollfdSize = 8
 
-// poll implements poll and ppoll: nfds pollfds at fdsAddr, the deadline
-// (zero: none), zero for a zero timeout, and ppoll's timespec (0 for
-// poll or none).
-func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAddr uint64) (uint64, error) {
+// poll implements poll and ppoll: nfds pollfds at fdsAddr, the timeout
+// d, and ppoll's timespec (0 for poll or none).
+func (t *Thread) poll(fdsAddr, nfds uint64, d waitDeadline, tsAddr uint64) (uint64, error) {
 	if nfds > maxFDs {
 		return t.pollReturn(0, unix.EINVAL)
 	}
@@ -152,9 +106,7 @@ func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAdd
 		events[i] = uint32(binary.LittleEndian.Uint16(raw[i*pollfdSize+4:]))
 	}
 	report := func(set *pollSet, interrupted bool) (uint64, error) {
-		if !zero {
-			t.writeRemaining(tsAddr, deadline, false)
-		}
+		t.writeLeft(tsAddr, d, false)
 		if interrupted {
 			return 0, unix.EINTR
 		}
@@ -167,33 +119,33 @@ func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAdd
 		}
 		return uint64(n), t.proc.mm.CopyOut(fdsAddr, raw)
 	}
-	return t.scanOrWait(t.newPollSet(fds, events, pollAlways), deadline, zero, report)
+	return t.scanOrWait(t.newPollSet(fds, events, pollAlways), d, report)
 }
 
 // pollRestartable is poll(2): interrupted without a handler, it goes on
 // through restart_syscall to the same deadline (do_restart_poll).
-func (t *Thread) pollRestartable(fdsAddr, nfds uint64, deadline time.Time, zero bool) (uint64, error) {
+func (t *Thread) pollRestartable(fdsAddr, nfds uint64, d waitDeadline) (uint64, error) {
 	t.sig.restart = func(t *Thread, _ SyscallArgs) (uint64, error) {
-		return t.pollRestartable(fdsAddr, nfds, deadline, zero)
+		return t.pollRestartable(fdsAddr, nfds, d)
 	}
-	return t.poll(fdsAddr, nfds, deadline, zero, 0)
+	return t.poll(fdsAddr, nfds, d, 0)
 }
 
 // scanOrWait returns the result of a poll or select over set at once
 // when a file is ready, the timeout is zero or a signal is pending (EINTR,
 // which delivery turns into a restart or EINTR), and otherwise waits.
-func (t *Thread) scanOrWait(set *pollSet, deadline time.Time, zero bool, report pollReport) (uint64, error) {
+func (t *Thread) scanOrWait(set *pollSet, d waitDeadline, report pollReport) (uint64, error) {
 	n := set.scan()
 	if n == 0 && t.signalPending() {
 		set.release()
 		t.sig.waited = true
 		return t.pollReturn(report(set, true))
 	}
-	if n > 0 || zero {
+	if n > 0 || d.poll {
 		defer set.release()
 		return t.pollReturn(report(set, false))
 	}
-	return t.waitPoll(set, deadline, report)
+	return t.waitPoll(set, d.timerAt(), report)
 }
 
 // What select's three sets wait for, in poll events.
@@ -205,7 +157,7 @@ const (
 
 // selectFDs implements select and pselect6 with the fd_set pointers
 // sets (read, write, except; 0 for none).
-func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bool, tAddr uint64, timeval bool) (uint64, error) {
+func (t *Thread) selectFDs(nfds int, sets [3]uint64, d waitDeadline, tAddr uint64, timeval bool) (uint64, error) {
 	if nfds < 0 {
 		return t.pollReturn(0, unix.EINVAL)
 	}
@@ -240,9 +192,7 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 		events = append(events, ev)
 	}
 	report := func(set *pollSet, interrupted bool) (uint64, error) {
-		if !zero {
-			t.writeRemaining(tAddr, deadline, timeval)
-		}
+		t.writeLeft(tAddr, d, timeval)
 		if interrupted {
 			return 0, unix.EINTR
 		}
@@ -268,5 +218,5 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 		}
 		return uint64(n), nil
 	}
-	return t.scanOrWait(t.newPollSet(fds, events, 0), deadline, zero, report)
+	return t.scanOrWait(t.newPollSet(fds, events, 0), d, report)
 }

@@ -466,6 +466,18 @@ static int mode_masks(void) {
 	sigset_t pend;
 	sigpending(&pend);
 	printf("  still pending %d\n", sigismember(&pend, SIGUSR1));
+
+	/* Timeouts: select carries microseconds past a second into the
+	   seconds; negative values and nanoseconds past a second fail. */
+	FD_ZERO(&rd);
+	FD_SET(p[0], &rd);
+	struct timeval usec = {0, 1100000};
+	SHOW("select, tv_usec 1100000, data ready", select(p[0] + 1, &rd, NULL, NULL, &usec));
+	struct timeval neg = {0, -1};
+	SHOW("select, tv_usec -1", select(p[0] + 1, &rd, NULL, NULL, &neg));
+	struct timespec nsec = {0, 1000000000};
+	SHOW("ppoll, tv_nsec 1e9", ppoll(&pfd, 1, &nsec, NULL));
+	SHOW("epoll_pwait2, tv_nsec 1e9", syscall(SYS_epoll_pwait2, ep, &ev, 1, &nsec, NULL, 8));
 	return 0;
 }
 
