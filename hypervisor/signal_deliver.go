@@ -179,7 +179,8 @@ func restartClass(nr uint64, regs *kvm.Regs) unix.Errno {
 	switch nr {
 	case sysRead, sysWrite, sysReadv, sysWritev, sysPread64, sysPwrite64, sysPreadv, sysPwritev,
 		sysPreadv2, sysPwritev2, sysIoctl, sysFcntl, sysFlock, sysOpen, sysOpenat, sysWait4, sysWaitid,
-		sysAccept, sysAccept4, sysConnect, sysRecvfrom, sysRecvmsg, sysSendto, sysSendmsg:
+		sysAccept, sysAccept4, sysConnect, sysRecvfrom, sysRecvmsg, sysSendto, sysSendmsg,
+		sysSplice, sysTee, sysVmsplice:
 		return errnoRestartSys
 	case sysFutex:
 		// FUTEX_WAIT without a timeout restarts with SA_RESTART; with

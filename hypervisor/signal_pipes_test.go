@@ -16,8 +16,9 @@ import (
 // same status. It covers SIGPIPE and EPIPE on every way of writing into
 // a pipe, writers that lose their reader while parked, pipe reads and
 // writes interrupted with and without SA_RESTART, poll, select, ppoll,
-// pselect6 and epoll_wait interrupted (with the time left) and the
-// temporary masks of ppoll, pselect6 and epoll_pwait.
+// pselect6 and epoll_wait interrupted (with the time left), the
+// temporary masks of ppoll, pselect6 and epoll_pwait, and splice, tee
+// and vmsplice.
 func TestPipeSignalPrograms(t *testing.T) {
 	prog := buildC(t, "pipesig", "-pthread")
 	for _, tc := range []struct {
@@ -33,6 +34,7 @@ func TestPipeSignalPrograms(t *testing.T) {
 		{[]string{"rw"}, 0},
 		{[]string{"waits"}, 0},
 		{[]string{"masks"}, 0},
+		{[]string{"splice"}, 0},
 	} {
 		name := tc.args[0]
 		if len(tc.args) > 1 {

@@ -229,6 +229,14 @@ static void *feeder(void *arg) {
 	return NULL;
 }
 
+/* Writes "late" to feed_fd after 20 ms. */
+static void *write_late(void *arg) {
+	(void)arg;
+	ms_sleep(20);
+	write(feed_fd, "late", 4);
+	return NULL;
+}
+
 static int drain_fd;
 /* Reads everything from drain_fd once the handler ran feed_after
    times. */
@@ -481,6 +489,91 @@ static int mode_masks(void) {
 	return 0;
 }
 
+/* splice: file to pipe, pipe to file, pipe to pipe, tee and vmsplice,
+   their errors, waiting and SIGPIPE. */
+static int mode_splice(void) {
+	int exe = open("/proc/self/exe", O_RDONLY);
+	int null = open("/dev/null", O_WRONLY);
+	int p[2], q[2];
+	pipe(p);
+	pipe(q);
+	char want[100], got[200];
+	pread(exe, want, sizeof want, 1000);
+
+	loff_t off = 1000;
+	SHOW("file to pipe at an offset", splice(exe, &off, p[1], NULL, 100, 0));
+	printf("  offset now %ld, file offset %ld\n", (long)off, (long)lseek(exe, 0, SEEK_CUR));
+	SHOW("pipe to pipe", splice(p[0], NULL, q[1], NULL, 60, 0));
+	SHOW("tee", tee(q[0], p[1], 1000, 0));
+	long n = read(q[0], got, sizeof got);
+	printf("  the second pipe holds %ld bytes, as in the file: %d\n", n, n == 60 && !memcmp(got, want, 60));
+	n = read(p[0], got, sizeof got);
+	printf("  the first pipe holds %ld bytes, as in the file: %d\n", n,
+	       n == 100 && !memcmp(got, want + 60, 40) && !memcmp(got + 40, want, 60));
+	SHOW("file to pipe, file offset", splice(exe, NULL, p[1], NULL, 10, 0));
+	printf("  file offset now %ld\n", (long)lseek(exe, 0, SEEK_CUR));
+	SHOW("pipe to /dev/null", splice(p[0], NULL, null, NULL, 1000, 0));
+	SHOW("empty pipe, SPLICE_F_NONBLOCK", splice(p[0], NULL, null, NULL, 1000, SPLICE_F_NONBLOCK));
+	SHOW("zero length", splice(exe, NULL, p[1], NULL, 0, 0));
+
+	SHOW("no pipe", splice(exe, NULL, null, NULL, 10, 0));
+	SHOW("offset on the pipe side", splice(exe, NULL, p[1], &off, 10, 0));
+	SHOW("same pipe", splice(p[0], NULL, p[1], NULL, 10, 0));
+	SHOW("bad flags", splice(exe, NULL, p[1], NULL, 10, 0x100));
+	SHOW("bad fd", splice(exe, NULL, 999, NULL, 10, 0));
+	SHOW("write end as input", splice(p[1], NULL, null, NULL, 10, 0));
+	SHOW("tee to a file", tee(p[0], null, 10, 0));
+
+	struct iovec iov = {"vmsplice", 8};
+	SHOW("vmsplice into a pipe", vmsplice(p[1], &iov, 1, 0));
+	iov = (struct iovec){got, sizeof got};
+	SHOW("vmsplice out of a pipe", vmsplice(p[0], &iov, 1, 0));
+	printf("  read %.8s\n", got);
+	SHOW("vmsplice on a file", vmsplice(exe, &iov, 1, 0));
+
+	/* Full pipe: SPLICE_F_NONBLOCK fails, a blocking splice waits for a
+	   reader. */
+	fill(p[1]);
+	SHOW("full pipe, SPLICE_F_NONBLOCK", splice(exe, NULL, p[1], NULL, 10, SPLICE_F_NONBLOCK));
+	hits = 0;
+	drain_fd = p[0];
+	feed_after = 0;
+	pthread_t d;
+	pthread_create(&d, NULL, drainer, NULL);
+	SHOW("full pipe, blocking, until a reader drains it", splice(exe, NULL, p[1], NULL, 100, 0));
+	void *total;
+	pthread_join(d, &total);
+	printf("  the reader got %ld bytes\n", (long)(intptr_t)total);
+
+	/* An empty pipe: a blocking splice waits for a writer. (The drainer
+	   made the read end O_NONBLOCK, which splice obeys.) */
+	SHOW("empty pipe, O_NONBLOCK", splice(p[0], NULL, null, NULL, 1000, 0));
+	fcntl(p[0], F_SETFL, 0);
+	feed_fd = p[1];
+	pthread_t f;
+	pthread_create(&f, NULL, write_late, NULL);
+	SHOW("empty pipe, blocking, until a writer", splice(p[0], NULL, null, NULL, 1000, 0));
+	pthread_join(f, NULL);
+
+	/* No reader: SIGPIPE and EPIPE. */
+	handle(SIGPIPE, SIG_IGN, 0);
+	close(p[0]);
+	SHOW("no reader, SIGPIPE ignored", splice(exe, NULL, p[1], NULL, 10, 0));
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_pipe;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGPIPE, &sa, NULL);
+	SHOW("no reader, SIGPIPE caught", splice(exe, NULL, p[1], NULL, 10, 0));
+	printf("  handler ran %d time(s)\n", pipe_hits);
+	SHOW("vmsplice, no reader", vmsplice(p[1], &(struct iovec){"x", 1}, 1, 0));
+	printf("  handler ran %d time(s)\n", pipe_hits);
+	/* No writer: end of file. */
+	close(q[1]);
+	SHOW("no writer", splice(q[0], NULL, null, NULL, 10, 0));
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	const char *mode = argc > 1 ? argv[1] : "";
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -502,6 +595,8 @@ int main(int argc, char **argv) {
 		return mode_waits();
 	if (!strcmp(mode, "masks"))
 		return mode_masks();
+	if (!strcmp(mode, "splice"))
+		return mode_splice();
 	fprintf(stderr, "unknown mode %s\n", mode);
 	return 2;
 }
