@@ -32,6 +32,7 @@
 //	task*      processes and threads
 //	syscall_*  the system-call table and one file per family of calls
 //	fd_*       the file-descriptor table and file kinds
+//	sandbox*   path resolution beneath the granted directories, refusals
 //	signal*    signal state, frames, FPU images and delivery
 //	futex.go   futex wait queues
 //

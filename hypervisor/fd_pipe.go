@@ -13,7 +13,10 @@ import (
 // without a goroutine; whoever makes progress for it (the other end's
 // reads and writes, a close) copies the data between the ring and its
 // guest buffers and wakes it with the result. Writes of at most PIPE_BUF
-// bytes are atomic.
+// bytes are atomic. A write that finds no reader left, or loses the last
+// one while it waits, raises SIGPIPE on the writing thread (before it
+// resumes) and fails with EPIPE, or returns what it wrote already
+// (pipe_write).
 
 const (
 	pipeBuf         = 4096     // PIPE_BUF
@@ -52,6 +55,9 @@ type pipeWaiter struct {
 	finished bool
 	ret      uint64
 	err      error
+	// sigpipe: the write ended because no reader was left; the writer
+	// gets SIGPIPE.
+	sigpipe bool
 }
 
 // newPipe returns the read and write ends of a new pipe.
@@ -141,7 +147,7 @@ func (e *pipeEnd) rw(t *Thread, bufs []guestBuf, write, nonblock bool, hold *ope
 	} else {
 		p.rq = append(p.rq, w)
 	}
-	woken := p.pump()
+	woken, events := p.pump()
 	if !w.finished && nonblock {
 		p.dequeue(w)
 		w.finished = true
@@ -152,10 +158,14 @@ func (e *pipeEnd) rw(t *Thread, bufs []guestBuf, write, nonblock bool, hold *ope
 	}
 	// Once mu is released, a parked w belongs to whoever ends its wait.
 	finished, ret, err := w.finished, w.ret, w.err
+	sigpipe := w.sigpipe
 	p.mu.Unlock()
-	p.wake(woken, w)
+	p.wake(woken, w, events)
 	if finished {
 		w.release()
+		if sigpipe {
+			t.signalSelf(sigPIPE)
+		}
 		return ret, err
 	}
 	return t.park(w)
@@ -170,10 +180,11 @@ func (w *pipeWaiter) release() {
 }
 
 // pump moves data between the ring and the parked waiters as far as it
-// can, and returns the waiters whose calls completed. Called with mu
-// held.
-func (p *pipe) pump() []*pipeWaiter {
-	var woken []*pipeWaiter
+// can. It returns the waiters whose calls completed, and the events
+// that may have come for pollers: POLLIN when data came in (every write,
+// as Linux wakes epoll on every write), POLLOUT when a read made room in
+// a pipe that had less than PIPE_BUF free. Called with mu held.
+func (p *pipe) pump() (woken []*pipeWaiter, events uint32) {
 	finish := func(w *pipeWaiter, ret uint64, err error) {
 		w.finished, w.ret, w.err = true, ret, err
 		woken = append(woken, w)
@@ -186,7 +197,11 @@ func (p *pipe) pump() []*pipeWaiter {
 				break
 			}
 			p.rq = p.rq[1:]
+			wasFull := len(p.buf)-p.count < pipeBuf
 			n, err := p.copyOut(r.bufs)
+			if n > 0 && wasFull {
+				events |= pollOut | pollWrNorm
+			}
 			finish(r, n, err)
 			progress = true
 		}
@@ -194,6 +209,7 @@ func (p *pipe) pump() []*pipeWaiter {
 			w := p.wq[0]
 			if p.readers == 0 {
 				p.wq = p.wq[1:]
+				w.sigpipe = true
 				if w.done > 0 {
 					finish(w, w.done, nil)
 				} else {
@@ -208,6 +224,7 @@ func (p *pipe) pump() []*pipeWaiter {
 			n, err := p.copyIn(w)
 			if n > 0 {
 				progress = true
+				events |= pollIn | pollRdNorm
 			}
 			if w.left > 0 && err == nil {
 				break
@@ -221,7 +238,7 @@ func (p *pipe) pump() []*pipeWaiter {
 			progress = true
 		}
 	}
-	return woken
+	return woken, events
 }
 
 // copyOut moves up to the ring's contents into bufs. EFAULT, moving
@@ -307,21 +324,29 @@ func (p *pipe) dequeue(w *pipeWaiter) bool {
 }
 
 // wake wakes the completed waiters other than self (whose caller
-// returns its result) and tells pollers to look again. Called without
-// mu.
-func (p *pipe) wake(woken []*pipeWaiter, self *pipeWaiter) {
+// returns its result) and tells pollers that events may have come (none:
+// no notification). A writer that lost its readers gets SIGPIPE queued
+// before it is woken, so that it acts on it as its write returns. Called
+// without mu.
+func (p *pipe) wake(woken []*pipeWaiter, self *pipeWaiter, events uint32) {
 	for _, w := range woken {
 		if w != self {
 			w.release()
 			w.t.unpark()
+			if w.sigpipe {
+				w.t.signalSelf(sigPIPE)
+			}
 			w.t.proc.vm.sched.wake(w.t, w.ret, w.err)
 		}
 	}
-	p.q.notify()
+	if events != 0 {
+		p.q.notify(events)
+	}
 }
 
 // interrupt ends a parked wait: EINTR, or the bytes a write already
-// moved.
+// moved. The waiters queued behind it may go on now (a writer waiting
+// for room for an atomic write held up smaller ones).
 func (w *pipeWaiter) interrupt() {
 	p := w.p
 	p.mu.Lock()
@@ -334,11 +359,12 @@ func (w *pipeWaiter) interrupt() {
 	if w.done == 0 {
 		w.err = unix.EINTR
 	}
+	woken, events := p.pump()
 	p.mu.Unlock()
 	w.release()
 	w.t.unpark()
 	w.t.proc.vm.sched.wake(w.t, w.ret, w.err)
-	p.q.notify()
+	p.wake(woken, nil, events)
 }
 
 func (e *pipeEnd) readiness() uint32 {
@@ -347,10 +373,11 @@ func (e *pipeEnd) readiness() uint32 {
 	defer p.mu.Unlock()
 	var ev uint32
 	if e.write {
+		if len(p.buf)-p.count >= pipeBuf {
+			ev |= pollOut | pollWrNorm
+		}
 		if p.readers == 0 {
 			ev |= pollErr
-		} else if len(p.buf)-p.count >= pipeBuf {
-			ev |= pollOut | pollWrNorm
 		}
 		return ev
 	}
@@ -375,9 +402,9 @@ func (e *pipeEnd) Close() error {
 	} else {
 		p.readers--
 	}
-	woken := p.pump()
+	woken, _ := p.pump()
 	p.mu.Unlock()
-	p.wake(woken, nil)
+	p.wake(woken, nil, notifyAll)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package hypervisor
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -51,8 +52,26 @@ func fileReadiness(f File) uint32 {
 	return pollReady
 }
 
-// waker is something parked on wait queues.
-type waker interface{ notify() }
+// waker is something parked on wait queues. notify gets the events
+// that may have come (the key of Linux's wake_up_poll): a waiter whose
+// interest they miss may ignore the call, and notifyAll says that
+// anything may have changed.
+type waker interface{ notify(events uint32) }
+
+// notifyAll is the events of a notification after which every waiter
+// looks again (a close).
+const notifyAll = ^uint32(0)
+
+// chanWaker is a waker that signals a channel, for a goroutine waiting
+// on a file.
+type chanWaker chan struct{}
+
+func (c chanWaker) notify(uint32) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
 
 // waitQueue is the set of waiters to notify when a file's readiness may
 // have changed. Safe for concurrent use; notify must be called without
@@ -77,8 +96,9 @@ func (q *waitQueue) remove(w waker) {
 	q.mu.Unlock()
 }
 
-// notify tells every waiter to look again.
-func (q *waitQueue) notify() {
+// notify tells every waiter that events may have come (notifyAll:
+// that anything may have changed).
+func (q *waitQueue) notify(events uint32) {
 	q.mu.Lock()
 	if len(q.ws) == 0 {
 		q.mu.Unlock()
@@ -90,7 +110,28 @@ func (q *waitQueue) notify() {
 	}
 	q.mu.Unlock()
 	for _, w := range ws {
-		w.notify()
+		w.notify(events)
+	}
+}
+
+// waitFor calls op until it returns something other than errWouldBlock,
+// waiting for a notification of q in between; EINTR when ctx is done.
+// It is the blocking half of a Read or Write that returned
+// errWouldBlock (ReadWait, WriteWait).
+func (q *waitQueue) waitFor(ctx context.Context, op func() (int, error)) (int, error) {
+	w := make(chanWaker, 1)
+	q.add(w)
+	defer q.remove(w)
+	for {
+		n, err := op()
+		if err != errWouldBlock {
+			return n, err
+		}
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return 0, unix.EINTR
+		}
 	}
 }
 
@@ -164,15 +205,20 @@ func (s *pollSet) queues(f func(q *waitQueue)) {
 	}
 }
 
+// pollReport writes the results of a poll or select to guest memory and
+// returns the system call's result. interrupted says a signal ended the
+// wait: then only the time left is written, and the result is EINTR.
+type pollReport func(set *pollSet, interrupted bool) (uint64, error)
+
 // pollWaiter is a thread parked in poll or select until one of its
 // files is ready, its timeout passes or it is interrupted. Exactly one
-// of these ends the wait: the one that sets done.
+// of these ends the wait: the one that sets done. Notifications that
+// find nothing ready leave the wait, and its timer, as they are.
 type pollWaiter struct {
-	t   *Thread
-	set *pollSet
-	// report writes the results to guest memory and returns the system
-	// call's result; timedOut says the deadline passed.
-	report func(set *pollSet, timedOut bool) (uint64, error)
+	t        *Thread
+	set      *pollSet
+	report   pollReport
+	deadline time.Time // zero: none
 
 	mu    sync.Mutex // protects done
 	done  bool
@@ -181,8 +227,8 @@ type pollWaiter struct {
 
 // waitPoll parks t on set until something is ready or the deadline
 // (zero: none) passes. The caller has scanned set and found nothing.
-func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report func(*pollSet, bool) (uint64, error)) (uint64, error) {
-	w := &pollWaiter{t: t, set: set, report: report}
+func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report pollReport) (uint64, error) {
+	w := &pollWaiter{t: t, set: set, report: report, deadline: deadline}
 	set.queues(func(q *waitQueue) { q.add(w) })
 	// Readiness may have changed before the waiter was queued. A
 	// notifier may also have ended the wait already (and woken the
@@ -195,6 +241,7 @@ func (t *Thread) waitPoll(set *pollSet, deadline time.Time, report func(*pollSet
 		w.unqueue()
 		ret, err := report(set, false)
 		set.release()
+		t.restoreTempMask()
 		return ret, err
 	}
 	if !w.done && !deadline.IsZero() {
@@ -221,7 +268,7 @@ func (w *pollWaiter) claim() bool {
 }
 
 // notify looks at the files again and ends the wait if one is ready.
-func (w *pollWaiter) notify() {
+func (w *pollWaiter) notify(uint32) {
 	w.mu.Lock()
 	if w.done || w.set.scan() == 0 {
 		w.mu.Unlock()
@@ -232,32 +279,34 @@ func (w *pollWaiter) notify() {
 		w.timer.Stop()
 	}
 	w.mu.Unlock()
-	w.finish(false, nil)
+	w.finish(false)
 }
 
 func (w *pollWaiter) timeout() {
 	if w.claim() {
 		w.set.scan()
-		w.finish(true, nil)
+		w.finish(false)
 	}
 }
 
 // interrupt ends the wait with EINTR.
 func (w *pollWaiter) interrupt() {
 	if w.claim() {
-		w.finish(false, unix.EINTR)
+		w.finish(true)
 	}
 }
 
 // finish reports and wakes the thread, which is parked: its guest
-// memory may be written from here.
-func (w *pollWaiter) finish(timedOut bool, err error) {
+// memory may be written from here. Unless a signal ended the wait, the
+// mask ppoll or pselect6 replaced is back (poll_select_finish); after a
+// signal, delivery decides.
+func (w *pollWaiter) finish(interrupted bool) {
 	w.unqueue()
-	var ret uint64
-	if err == nil {
-		ret, err = w.report(w.set, timedOut)
-	}
+	ret, err := w.report(w.set, interrupted)
 	w.set.release()
+	if !interrupted {
+		w.t.restoreTempMask()
+	}
 	w.t.unpark()
 	w.t.proc.vm.sched.wake(w.t, ret, err)
 }

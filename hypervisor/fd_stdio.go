@@ -29,12 +29,17 @@ type writerFile struct {
 	w    io.Writer
 }
 
-func (f *writerFile) Write(_ *Thread, src guestBuf) (int, error) {
+// Write writes to the host's writer. When that fails (its reader went
+// away, as in 'vpmu run yes | head -1'), the guest sees what a write to
+// a broken pipe gets: SIGPIPE on the writing thread and EPIPE.
+func (f *writerFile) Write(t *Thread, src guestBuf) (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	n, err := src.drain(f.w.Write)
+	f.mu.Unlock()
 	if err != nil && err != unix.EFAULT {
-		// The host side failed: what a write to a broken pipe gets.
+		if t != nil {
+			t.signalSelf(sigPIPE)
+		}
 		return n, unix.EPIPE
 	}
 	return n, err
@@ -120,33 +125,15 @@ func (f *stdinFile) fetch(reqs chan stdinReq) []byte {
 
 // ReadWait waits until the pump brought data (or EOF), then reads.
 func (f *stdinFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {
-	ch := make(chanWaker, 1)
-	f.q.add(ch)
-	defer f.q.remove(ch)
-	for {
-		n, err := f.Read(nil, dst)
-		if err != errWouldBlock {
-			return n, err
+	return f.q.waitFor(ctx, func() (int, error) {
+		for {
+			n, err := f.Read(nil, dst)
+			// readiness asks the pump for data; it may have come.
+			if err != errWouldBlock || f.readiness() == 0 {
+				return n, err
+			}
 		}
-		if f.readiness() != 0 {
-			continue
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, unix.EINTR
-		}
-	}
-}
-
-// chanWaker is a waiter that signals a channel.
-type chanWaker chan struct{}
-
-func (c chanWaker) notify() {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
+	})
 }
 
 // pump serves read requests from the reader, one at a time, until
@@ -200,7 +187,7 @@ func (f *stdinFile) readiness() uint32 {
 			f.prefetching = false
 			f.buf = append(f.buf, data...)
 			f.mu.Unlock()
-			f.q.notify()
+			f.q.notify(pollIn | pollRdNorm)
 		}()
 	}
 	return 0

@@ -42,8 +42,19 @@ type File interface {
 	Close() error
 }
 
-// errWouldBlock is returned by File.Read when it would wait.
+// errWouldBlock is returned by File.Read when it would wait, and by
+// File.Write of a writeWaiter.
 var errWouldBlock = errors.New("would block")
+
+// writeWaiter is implemented by files whose writes can wait for
+// something the guest controls (an eventfd whose count would overflow).
+// Their Write returns errWouldBlock instead of waiting; the write system
+// calls then call WriteWait off the VCPU, unless the open file is
+// O_NONBLOCK (EAGAIN). ctx is cancelled when the thread must stop
+// waiting.
+type writeWaiter interface {
+	WriteWait(ctx context.Context, src guestBuf) (int, error)
+}
 
 // fileBase supplies File methods for files that lack the operation.
 type fileBase struct{}
@@ -131,19 +142,10 @@ func (t *fdTable) get(fd int) (*openFile, error) {
 // put releases a file returned by get.
 func (t *fdTable) put(f *openFile) { f.decRef() }
 
-// install adds f at the lowest free fd (EMFILE when full). It takes
-// ownership of f: on failure f is closed.
-func (t *fdTable) install(f File, cloexec bool) (int, error) {
-	flags := 0
-	if cloexec {
-		flags = unix.O_CLOEXEC
-	}
-	return t.installFlags(f, flags)
-}
-
-// installFlags is install for a file opened with open flags: O_CLOEXEC
-// sets the fd flag, the access mode and status flags are kept for
-// F_GETFL.
+// installFlags adds f, opened with the given open flags, at the lowest
+// free fd (EMFILE when full): O_CLOEXEC sets the fd flag, the access mode
+// and status flags are kept for F_GETFL. It takes ownership of f: on
+// failure f is closed.
 func (t *fdTable) installFlags(f File, flags int) (int, error) {
 	cloexec := flags&unix.O_CLOEXEC != 0
 	o := &openFile{File: f}

@@ -268,6 +268,7 @@ func TestRunLoadErrors(t *testing.T) {
 		{"script", write("script.sh", []byte("#!/bin/sh\necho hi\n")), ErrScript},
 		{"text", write("text", []byte("just text")), ErrNotELF},
 		{"32-bit", write("elf32", append([]byte("\x7fELF\x01\x01\x01"), make([]byte, 60)...)), ErrELFClass},
+		{"truncated", write("truncated", noInterp[:100]), ErrTruncated},
 		{"missing interpreter", write("dyn", noInterp), ErrInterpreter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -179,7 +179,8 @@ func restartClass(nr uint64, regs *kvm.Regs) unix.Errno {
 	switch nr {
 	case sysRead, sysWrite, sysReadv, sysWritev, sysPread64, sysPwrite64, sysPreadv, sysPwritev,
 		sysPreadv2, sysPwritev2, sysIoctl, sysFcntl, sysFlock, sysOpen, sysOpenat, sysWait4, sysWaitid,
-		sysAccept, sysAccept4, sysConnect, sysRecvfrom, sysRecvmsg, sysSendto, sysSendmsg:
+		sysAccept, sysAccept4, sysConnect, sysRecvfrom, sysRecvmsg, sysSendto, sysSendmsg,
+		sysSplice, sysTee, sysVmsplice:
 		return errnoRestartSys
 	case sysFutex:
 		// FUTEX_WAIT without a timeout restarts with SA_RESTART; with
@@ -195,9 +196,17 @@ func restartClass(nr uint64, regs *kvm.Regs) unix.Errno {
 			return errnoRestartNohand
 		}
 		return errnoRestartBlock
-	case sysEpollWait, sysEpollPwait, sysEpollPwait2, sysPoll, sysPpoll, sysSelect, sysPselect6,
-		sysRtSigsuspend, sysPause:
+	case sysPoll:
+		// Without a handler, on to the same deadline (do_restart_poll).
+		return errnoRestartBlock
+	case sysPpoll, sysSelect, sysPselect6, sysRtSigsuspend, sysPause:
+		// select, ppoll and pselect6 wrote the time left to their
+		// timeout first.
 		return errnoRestartNohand
+	case sysEpollWait, sysEpollPwait, sysEpollPwait2:
+		// ep_poll returns EINTR, handler or not; so does Go's netpoller
+		// expect.
+		return unix.EINTR
 	default:
 		return unix.EINTR
 	}

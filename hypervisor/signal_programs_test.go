@@ -120,7 +120,6 @@ func runNativeProgram(t testing.TB, env []string, prog string, args ...string) p
 // arrangement as runNativeProgram.
 func runVMProgram(t testing.TB, cfg Config, prog string, args ...string) programRun {
 	t.Helper()
-	testutil.MustHaveKVM(t)
 	mode := ""
 	if len(args) > 0 {
 		mode = args[0]
@@ -128,18 +127,11 @@ func runVMProgram(t testing.TB, cfg Config, prog string, args ...string) program
 	stdin, stdout := stdinFor(mode)
 	var stderr bytes.Buffer
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = stdin, stdout, &stderr
-	vm, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := vm.Run(ctx, prog, append([]string{prog}, args...))
+	st, stats, err := runVM(t, cfg, prog, args...)
 	if g, ok := stdin.(*gate); ok {
 		g.release() // let the stdin pump finish
 	}
-	return programRun{stdout: stdout.String(), stderr: stderr.String(), status: st.Int(), err: err, stats: vm.Stats()}
+	return programRun{stdout: stdout.String(), stderr: stderr.String(), status: st.Int(), err: err, stats: stats}
 }
 
 // TestSignalPrograms runs testdata/signals.c in every mode, natively
@@ -239,17 +231,19 @@ func TestVMSignal(t *testing.T) {
 
 // TestEpollPrograms runs testdata/epoll.c: eventfd counters and
 // semaphores, epoll's level, edge and one-shot modes, nesting, errors,
-// wake-ups from other threads, EINTR and epoll_pwait's mask.
+// wake-ups from other threads, EINTR and epoll_pwait's mask; eventfd's
+// flags as fcntl sees and changes them and its blocking writes; epoll
+// over both ends of pipes, level- and edge-triggered.
 func TestEpollPrograms(t *testing.T) {
 	prog := buildC(t, "epoll", "-pthread")
-	for _, mode := range []string{"eventfd", "epoll"} {
+	for _, mode := range []string{"eventfd", "epoll", "eventfd-flags", "pipes"} {
 		t.Run(mode, func(t *testing.T) {
 			native := runNativeProgram(t, nil, prog, mode)
 			for _, vcpus := range []int{1, 2} {
 				r := runVMProgram(t, Config{VCPUs: vcpus}, prog, mode)
 				if r.status != native.status || r.stdout != native.stdout {
-					t.Errorf("%d VCPUs: status %d err %v, stdout:\n%s\nnative status %d, stdout:\n%s",
-						vcpus, r.status, r.err, r.stdout, native.status, native.stdout)
+					t.Errorf("%d VCPUs: status %d err %v, stdout:\n%s\nnative status %d, stdout:\n%s\ndiff:\n%s",
+						vcpus, r.status, r.err, r.stdout, native.status, native.stdout, lineDiff(r.stdout, native.stdout))
 				}
 				if len(r.stats.Unimplemented) != 0 {
 					t.Errorf("unimplemented system calls: %v", r.stats.Unimplemented)

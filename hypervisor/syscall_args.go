@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -61,6 +62,36 @@ func (ts timespec) nanos() int64 {
 		return 1<<63 - 1
 	}
 	return ts.sec*1e9 + ts.nsec
+}
+
+// timespecOf returns d (not negative) as a timespec.
+func timespecOf(d time.Duration) timespec {
+	return timespec{sec: int64(d / time.Second), nsec: int64(d % time.Second)}
+}
+
+// timevalSize is sizeof(struct timeval) on x86-64: two 64-bit words.
+const timevalSize = 16
+
+// encodeTimeval lays d (not negative) out as a struct timeval, rounded
+// down to microseconds.
+func encodeTimeval(d time.Duration) []byte {
+	b := make([]byte, timevalSize)
+	binary.LittleEndian.PutUint64(b[0:], uint64(d/time.Second))
+	binary.LittleEndian.PutUint64(b[8:], uint64(d%time.Second/time.Microsecond))
+	return b
+}
+
+// decodeTimeval decodes a struct timeval: EINVAL for a negative one or
+// microseconds out of range. Seconds beyond 2^62 ns are capped there.
+func decodeTimeval(b []byte) (time.Duration, error) {
+	sec, usec := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
+	if sec < 0 || usec < 0 || usec >= 1e6 {
+		return 0, unix.EINVAL
+	}
+	if sec > int64(1<<62)/1e9 {
+		sec = int64(1<<62) / 1e9
+	}
+	return time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond, nil
 }
 
 // readTimespec reads and validates a struct timespec from guest memory.

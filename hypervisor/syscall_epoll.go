@@ -3,7 +3,6 @@ package hypervisor
 import (
 	"context"
 	"encoding/binary"
-	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -29,13 +28,9 @@ func init() {
 		return t.epollPwait(a, msDeadline(a.Int(3)))
 	})
 	registerSyscall(sysEpollPwait2, func(t *Thread, a SyscallArgs) (uint64, error) {
-		d := waitDeadline{forever: true}
-		if a[3] != 0 {
-			ts, err := t.readTimespec(a[3])
-			if err != nil {
-				return 0, err
-			}
-			d = waitDeadline{at: time.Now().Add(time.Duration(ts.nanos())), poll: ts.nanos() == 0}
+		d, err := t.readDeadline(a[3], false)
+		if err != nil {
+			return 0, err
 		}
 		return t.epollPwait(a, d)
 	})
@@ -54,7 +49,8 @@ func (t *Thread) epollCreate(flags int) (uint64, error) {
 	if flags&^epollCloexec != 0 {
 		return 0, unix.EINVAL
 	}
-	fd, err := t.proc.fds.install(newEpollFile(), flags&epollCloexec != 0)
+	// Open read-write, as F_GETFL shows (anon_inode_getfile).
+	fd, err := t.proc.fds.installFlags(newEpollFile(), unix.O_RDWR|flags&epollCloexec)
 	return uint64(fd), err
 }
 
@@ -128,26 +124,6 @@ func sysEpollCtlFn(t *Thread, a SyscallArgs) (uint64, error) {
 	}
 }
 
-// waitDeadline is an epoll or poll timeout: poll (return at once),
-// forever, or a deadline.
-type waitDeadline struct {
-	at      time.Time
-	poll    bool
-	forever bool
-}
-
-// msDeadline converts a timeout in milliseconds (negative: forever).
-func msDeadline(ms int) waitDeadline {
-	switch {
-	case ms < 0:
-		return waitDeadline{forever: true}
-	case ms == 0:
-		return waitDeadline{poll: true}
-	default:
-		return waitDeadline{at: time.Now().Add(time.Duration(ms) * time.Millisecond)}
-	}
-}
-
 // epollPwait is epoll_pwait(2) and epoll_pwait2: a mask, if given,
 // replaces the thread's mask while it waits (a handler interrupting the
 // wait runs with it; otherwise the old mask is back when the call
@@ -166,16 +142,6 @@ func (t *Thread) epollPwait(a SyscallArgs, d waitDeadline) (uint64, error) {
 		t.restoreTempMask()
 	}
 	return ret, err
-}
-
-// restoreTempMask puts back the mask setTempMask replaced.
-func (t *Thread) restoreTempMask() {
-	s := &t.proc.sig
-	s.mu.Lock()
-	if t.sig.restoreMask {
-		t.sig.mask, t.sig.restoreMask = t.sig.savedMask, false
-	}
-	s.mu.Unlock()
 }
 
 // epollWait waits for events of epoll fd epfd and writes up to maxev of
@@ -200,11 +166,7 @@ func (t *Thread) epollWait(epfd int, evAddr uint64, maxev int, d waitDeadline, t
 	}
 	return t.block(func(ctx context.Context) (uint64, error) {
 		defer t.proc.fds.put(of)
-		var at time.Time
-		if !d.forever {
-			at = d.at
-		}
-		evs, err := ep.wait(ctx, maxev, at)
+		evs, err := ep.wait(ctx, maxev, d.timerAt())
 		if err != nil {
 			return 0, err
 		}

@@ -63,11 +63,14 @@ type epitem struct {
 	removed  bool
 }
 
-// notify is the item's wake-up from its file: it joins the ready list.
-func (it *epitem) notify() {
+// notify is the item's wake-up from its file: it joins the ready list,
+// unless the events that may have come are none it waits for
+// (ep_poll_callback), so that an edge-triggered item sees the edges of
+// its own events only.
+func (it *epitem) notify(events uint32) {
 	ep := it.ep
 	ep.mu.Lock()
-	if it.removed || it.disabled || it.ready {
+	if it.removed || it.disabled || it.ready || events&it.ev.events == 0 {
 		ep.mu.Unlock()
 		return
 	}
@@ -75,7 +78,7 @@ func (it *epitem) notify() {
 	ep.rdlist = append(ep.rdlist, it)
 	ep.wakeLocked()
 	ep.mu.Unlock()
-	ep.q.notify()
+	ep.q.notify(epollIn | epollRdnorm)
 }
 
 // epollKey identifies an item: the fd and the open file it had when
@@ -190,7 +193,7 @@ func (ep *epollFile) add(fd int, of *openFile, file pollable, ev epollEvent) err
 	ep.mu.Unlock()
 	file.waitQueue().add(it)
 	// It may be ready already.
-	it.notify()
+	it.notify(notifyAll)
 	return nil
 }
 
@@ -209,7 +212,7 @@ func (ep *epollFile) modify(fd int, of *openFile, ev epollEvent) error {
 	it.ev = epollEvent{events: ev.events | epollAlways, data: ev.data}
 	it.disabled = false
 	ep.mu.Unlock()
-	it.notify()
+	it.notify(notifyAll)
 	return nil
 }
 

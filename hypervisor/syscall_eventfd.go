@@ -29,29 +29,27 @@ const (
 	eventfdMax = ^uint64(0) - 1
 )
 
+// eventfd creates an eventfd. It is opened read-write, with
+// EFD_NONBLOCK as the open file's O_NONBLOCK, which fcntl(F_SETFL) and
+// FIONBIO change later, and EFD_CLOEXEC as the fd's FD_CLOEXEC.
 func (t *Thread) eventfd(initval uint32, flags int) (uint64, error) {
 	if flags&^(efdSemaphore|efdCloexec|efdNonblock) != 0 {
 		return 0, unix.EINVAL
 	}
-	f := &eventFile{count: uint64(initval), semaphore: flags&efdSemaphore != 0, nonblock: flags&efdNonblock != 0}
-	fd, err := t.proc.fds.install(f, flags&efdCloexec != 0)
+	f := &eventFile{count: uint64(initval), semaphore: flags&efdSemaphore != 0}
+	fd, err := t.proc.fds.installFlags(f, unix.O_RDWR|flags&(efdCloexec|efdNonblock))
 	return uint64(fd), err
 }
 
 // eventFile is an eventfd. Reads take the count (or 1 in semaphore
-// mode) and wait while it is 0; writes add to it.
-//
-// A write that would take the count past eventfdMax fails with EAGAIN
-// even without EFD_NONBLOCK: blocking writes would need a File method
-// the VMM does not have, and only a counter within 2^64 of overflowing
-// gets there.
+// mode) and wait while it is 0; writes add to it and wait while the sum
+// would pass eventfdMax. Read and Write never wait: they return
+// errWouldBlock, and unless the open file is O_NONBLOCK (EAGAIN) the
+// system call waits off the VCPU in ReadWait or WriteWait.
 type eventFile struct {
 	fileBase
 	q         waitQueue
 	semaphore bool
-	// nonblock is EFD_NONBLOCK. (Once open file descriptions carry
-	// O_NONBLOCK for fcntl, reads should use that instead.)
-	nonblock bool
 
 	mu    sync.Mutex
 	count uint64
@@ -66,9 +64,6 @@ func (f *eventFile) Read(_ *Thread, dst guestBuf) (int, error) {
 	f.mu.Lock()
 	if f.count == 0 {
 		f.mu.Unlock()
-		if f.nonblock {
-			return 0, unix.EAGAIN
-		}
 		return 0, errWouldBlock
 	}
 	v := f.count
@@ -77,7 +72,7 @@ func (f *eventFile) Read(_ *Thread, dst guestBuf) (int, error) {
 	}
 	f.count -= v
 	f.mu.Unlock()
-	f.q.notify()
+	f.q.notify(epollOut)
 	var b [eventfdValueSize]byte
 	binary.LittleEndian.PutUint64(b[:], v)
 	off := 0
@@ -92,34 +87,13 @@ func (f *eventFile) Read(_ *Thread, dst guestBuf) (int, error) {
 	return min(n, eventfdValueSize), nil
 }
 
-// eventWaker wakes a reader waiting on an eventfd.
-type eventWaker chan struct{}
-
-func (w eventWaker) notify() {
-	select {
-	case w <- struct{}{}:
-	default:
-	}
-}
-
 func (f *eventFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {
-	w := make(eventWaker, 1)
-	f.q.add(w)
-	defer f.q.remove(w)
-	for {
-		n, err := f.Read(nil, dst)
-		if err != errWouldBlock {
-			return n, err
-		}
-		select {
-		case <-w:
-		case <-ctx.Done():
-			return 0, unix.EINTR
-		}
-	}
+	return f.q.waitFor(ctx, func() (int, error) { return f.Read(nil, dst) })
 }
 
-func (f *eventFile) Write(_ *Thread, src guestBuf) (int, error) {
+// writeValue reads the 8-byte value a write adds: EINVAL for a shorter
+// buffer or the value 2^64-1.
+func writeValue(src guestBuf) (uint64, error) {
 	if src.Len() < eventfdValueSize {
 		return 0, unix.EINVAL
 	}
@@ -136,14 +110,38 @@ func (f *eventFile) Write(_ *Thread, src guestBuf) (int, error) {
 	if v == ^uint64(0) {
 		return 0, unix.EINVAL
 	}
+	return v, nil
+}
+
+func (f *eventFile) Write(_ *Thread, src guestBuf) (int, error) {
+	v, err := writeValue(src)
+	if err != nil {
+		return 0, err
+	}
+	return f.add(v)
+}
+
+// WriteWait is a blocking write (writeWaiter): it waits until reads
+// leave room for the value.
+func (f *eventFile) WriteWait(ctx context.Context, src guestBuf) (int, error) {
+	v, err := writeValue(src)
+	if err != nil {
+		return 0, err
+	}
+	return f.q.waitFor(ctx, func() (int, error) { return f.add(v) })
+}
+
+// add adds v to the count, or returns errWouldBlock if that would pass
+// eventfdMax.
+func (f *eventFile) add(v uint64) (int, error) {
 	f.mu.Lock()
 	if eventfdMax-f.count < v {
 		f.mu.Unlock()
-		return 0, unix.EAGAIN
+		return 0, errWouldBlock
 	}
 	f.count += v
 	f.mu.Unlock()
-	f.q.notify()
+	f.q.notify(epollIn)
 	return eventfdValueSize, nil
 }
 

@@ -147,7 +147,8 @@ func (t *Thread) readv(fd int, bufs []guestBuf) (uint64, error) {
 	return total, nil
 }
 
-// writev writes bufs to fd in order.
+// writev writes bufs to fd in order. A write that must wait (see
+// writeWaiter) waits off the VCPU.
 func (t *Thread) writev(fd int, bufs []guestBuf) (uint64, error) {
 	of, err := t.proc.fds.get(fd)
 	if err != nil {
@@ -156,11 +157,23 @@ func (t *Thread) writev(fd int, bufs []guestBuf) (uint64, error) {
 	if p, ok := of.File.(*pipeEnd); ok {
 		return p.rw(t, bufs, true, of.nonblock(), of)
 	}
-	defer t.proc.fds.put(of)
 	var total uint64
-	for _, b := range bufs {
+	for i, b := range bufs {
 		n, err := of.Write(t, b)
+		if errors.Is(err, errWouldBlock) {
+			if ww, ok := of.File.(writeWaiter); ok && total == 0 && !of.nonblock() {
+				// Wait off the VCPU until the write can go on.
+				rest := bufs[i]
+				return t.block(func(ctx context.Context) (uint64, error) {
+					defer t.proc.fds.put(of)
+					n, err := ww.WriteWait(ctx, rest)
+					return uint64(n), err
+				})
+			}
+			err = unix.EAGAIN
+		}
 		if err != nil {
+			t.proc.fds.put(of)
 			if total > 0 {
 				return total, nil
 			}
@@ -171,6 +184,7 @@ func (t *Thread) writev(fd int, bufs []guestBuf) (uint64, error) {
 			break
 		}
 	}
+	t.proc.fds.put(of)
 	return total, nil
 }
 

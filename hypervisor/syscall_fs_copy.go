@@ -106,6 +106,9 @@ func (t *Thread) writeAll(out *copySide, b []byte) (int, error) {
 		} else {
 			n, err = out.f.Write(t, hostBuf(b[done:]))
 		}
+		if errors.Is(err, errWouldBlock) {
+			err = unix.EAGAIN
+		}
 		done += n
 		if err != nil || n == 0 {
 			return done, err

@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -10,93 +9,95 @@ import (
 // poll, ppoll, select and pselect6 over the readiness of fd_poll.go. A
 // call that must wait parks the thread (no goroutine) on the wait queues
 // of its files and a timer; the first of them to fire writes the results
-// and wakes it. The signal masks of ppoll and pselect6 are accepted and
-// not applied (signal delivery belongs to the signals family).
+// and wakes it.
+//
+// Signals (fs/select.c): a signal ends the wait with EINTR, whatever
+// SA_RESTART says, and so does one already pending when nothing is
+// ready. select, ppoll and pselect6 then write the time left to their
+// timeout, so that a call restarted after a signal without a handler
+// waits only for the rest; poll continues through restart_syscall to
+// the same deadline. ppoll and pselect6 replace the thread's mask while
+// they run: a handler that interrupts the wait runs with the temporary
+// mask and its frame restores the old one; otherwise the old mask is
+// back when the call returns.
 
 func init() {
 	registerSyscall(sysPoll, func(t *Thread, a SyscallArgs) (uint64, error) {
-		var deadline time.Time
-		if ms := a.Int(2); ms >= 0 {
-			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
-		}
-		return t.poll(a[0], a[1], deadline, a.Int(2) == 0, 0)
+		return t.pollRestartable(a[0], a[1], msDeadline(a.Int(2)))
 	})
 	registerSyscall(sysPpoll, func(t *Thread, a SyscallArgs) (uint64, error) {
-		if a[3] != 0 && a[4] != sigsetSize {
-			return 0, unix.EINVAL
-		}
-		deadline, zero, err := t.readTimeout(a[2], false)
+		d, err := t.readDeadline(a[2], false)
 		if err != nil {
 			return 0, err
 		}
-		return t.poll(a[0], a[1], deadline, zero, a[2])
+		if err := t.pollMask(a[3], a[4]); err != nil {
+			return 0, err
+		}
+		return t.poll(a[0], a[1], d, a[2])
 	})
 	registerSyscall(sysSelect, func(t *Thread, a SyscallArgs) (uint64, error) {
-		deadline, zero, err := t.readTimeout(a[4], true)
+		d, err := t.readDeadline(a[4], true)
 		if err != nil {
 			return 0, err
 		}
-		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], true)
+		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, d, a[4], true)
 	})
 	registerSyscall(sysPselect6, func(t *Thread, a SyscallArgs) (uint64, error) {
-		deadline, zero, err := t.readTimeout(a[4], false)
+		// The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
+		var pack [16]byte
+		if a[5] != 0 {
+			if err := t.proc.mm.CopyIn(a[5], pack[:]); err != nil {
+				return 0, err
+			}
+		}
+		d, err := t.readDeadline(a[4], false)
 		if err != nil {
 			return 0, err
 		}
-		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, deadline, zero, a[4], false)
+		if err := t.pollMask(binary.LittleEndian.Uint64(pack[0:]), binary.LittleEndian.Uint64(pack[8:])); err != nil {
+			return 0, err
+		}
+		return t.selectFDs(a.Int(0), [3]uint64{a[1], a[2], a[3]}, d, a[4], false)
 	})
 }
 
-// readTimeout reads a timeout (a timeval for select, else a timespec) at
-// addr: the deadline (zero: none, for a NULL pointer) and whether it is
-// zero (do not wait).
-func (t *Thread) readTimeout(addr uint64, timeval bool) (time.Time, bool, error) {
+// pollMask installs the temporary mask of ppoll or pselect6, read from
+// addr (0: none) with the given size (EINVAL unless 8), until the call
+// returns (set_user_sigmask).
+func (t *Thread) pollMask(addr, size uint64) error {
 	if addr == 0 {
-		return time.Time{}, false, nil
+		return nil
 	}
-	var b [16]byte
-	if err := t.proc.mm.CopyIn(addr, b[:]); err != nil {
-		return time.Time{}, false, err
+	mask, err := t.readSigset(addr, size)
+	if err != nil {
+		return err
 	}
-	sec, frac := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
-	unit, limit := int64(1), int64(1e9)
-	if timeval {
-		unit, limit = 1000, 1e6
-	}
-	if sec < 0 || frac < 0 || frac >= limit {
-		return time.Time{}, false, unix.EINVAL
-	}
-	d := timespec{sec: sec, nsec: frac * unit}.nanos()
-	return time.Now().Add(time.Duration(d)), d == 0, nil
+	t.setTempMask(mask)
+	return nil
 }
 
-// writeRemaining stores the time left before deadline at addr, as Linux
-// does for select, pselect6 and ppoll.
-func (t *Thread) writeRemaining(addr uint64, deadline time.Time, timeval bool) {
-	if addr == 0 || deadline.IsZero() {
-		return
+// pollReturn ends a poll or select that did not wait: the old mask is
+// back, unless the call ends for a signal (EINTR after t.sig.waited),
+// which delivery handles.
+func (t *Thread) pollReturn(ret uint64, err error) (uint64, error) {
+	if err != unix.EINTR || !t.sig.waited {
+		t.restoreTempMask()
 	}
-	left := max(time.Until(deadline), 0)
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(left/time.Second))
-	frac := uint64(left % time.Second)
-	if timeval {
-		frac /= 1000
-	}
-	binary.LittleEndian.PutUint64(b[8:], frac)
-	t.proc.mm.CopyOut(addr, b[:])
+	return ret, err
 }
 
 // pollfdSize is sizeof(struct pollfd): int fd; short events, revents.
 const pollfdSize = 8
 
-func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAddr uint64) (uint64, error) {
+// poll implements poll and ppoll: nfds pollfds at fdsAddr, the timeout
+// d, and ppoll's timespec (0 for poll or none).
+func (t *Thread) poll(fdsAddr, nfds uint64, d waitDeadline, tsAddr uint64) (uint64, error) {
 	if nfds > maxFDs {
-		return 0, unix.EINVAL
+		return t.pollReturn(0, unix.EINVAL)
 	}
 	raw := make([]byte, nfds*pollfdSize)
 	if err := t.proc.mm.CopyIn(fdsAddr, raw); err != nil {
-		return 0, err
+		return t.pollReturn(0, err)
 	}
 	fds := make([]int, nfds)
 	events := make([]uint32, nfds)
@@ -104,7 +105,11 @@ func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAdd
 		fds[i] = int(int32(binary.LittleEndian.Uint32(raw[i*pollfdSize:])))
 		events[i] = uint32(binary.LittleEndian.Uint16(raw[i*pollfdSize+4:]))
 	}
-	report := func(set *pollSet, _ bool) (uint64, error) {
+	report := func(set *pollSet, interrupted bool) (uint64, error) {
+		t.writeLeft(tsAddr, d, false)
+		if interrupted {
+			return 0, unix.EINTR
+		}
 		n := 0
 		for i, e := range set.entries {
 			binary.LittleEndian.PutUint16(raw[i*pollfdSize+6:], uint16(e.revents))
@@ -112,15 +117,35 @@ func (t *Thread) poll(fdsAddr, nfds uint64, deadline time.Time, zero bool, tsAdd
 				n++
 			}
 		}
-		t.writeRemaining(tsAddr, deadline, false)
 		return uint64(n), t.proc.mm.CopyOut(fdsAddr, raw)
 	}
-	set := t.newPollSet(fds, events, pollAlways)
-	if set.scan() > 0 || zero {
-		defer set.release()
-		return report(set, false)
+	return t.scanOrWait(t.newPollSet(fds, events, pollAlways), d, report)
+}
+
+// pollRestartable is poll(2): interrupted without a handler, it goes on
+// through restart_syscall to the same deadline (do_restart_poll).
+func (t *Thread) pollRestartable(fdsAddr, nfds uint64, d waitDeadline) (uint64, error) {
+	t.sig.restart = func(t *Thread, _ SyscallArgs) (uint64, error) {
+		return t.pollRestartable(fdsAddr, nfds, d)
 	}
-	return t.waitPoll(set, deadline, report)
+	return t.poll(fdsAddr, nfds, d, 0)
+}
+
+// scanOrWait returns the result of a poll or select over set at once
+// when a file is ready, the timeout is zero or a signal is pending (EINTR,
+// which delivery turns into a restart or EINTR), and otherwise waits.
+func (t *Thread) scanOrWait(set *pollSet, d waitDeadline, report pollReport) (uint64, error) {
+	n := set.scan()
+	if n == 0 && t.signalPending() {
+		set.release()
+		t.sig.waited = true
+		return t.pollReturn(report(set, true))
+	}
+	if n > 0 || d.poll {
+		defer set.release()
+		return t.pollReturn(report(set, false))
+	}
+	return t.waitPoll(set, d.timerAt(), report)
 }
 
 // What select's three sets wait for, in poll events.
@@ -132,9 +157,9 @@ const (
 
 // selectFDs implements select and pselect6 with the fd_set pointers
 // sets (read, write, except; 0 for none).
-func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bool, tAddr uint64, timeval bool) (uint64, error) {
+func (t *Thread) selectFDs(nfds int, sets [3]uint64, d waitDeadline, tAddr uint64, timeval bool) (uint64, error) {
 	if nfds < 0 {
-		return 0, unix.EINVAL
+		return t.pollReturn(0, unix.EINVAL)
 	}
 	nfds = min(nfds, maxFDs)
 	size := (nfds + 63) / 64 * 8
@@ -143,7 +168,7 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 		bits[i] = make([]byte, size)
 		if addr != 0 {
 			if err := t.proc.mm.CopyIn(addr, bits[i]); err != nil {
-				return 0, err
+				return t.pollReturn(0, err)
 			}
 		}
 	}
@@ -161,12 +186,16 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 			continue
 		}
 		if _, err := t.proc.fds.cloexec(fd); err != nil {
-			return 0, unix.EBADF
+			return t.pollReturn(0, unix.EBADF)
 		}
 		fds = append(fds, fd)
 		events = append(events, ev)
 	}
-	report := func(set *pollSet, _ bool) (uint64, error) {
+	report := func(set *pollSet, interrupted bool) (uint64, error) {
+		t.writeLeft(tAddr, d, timeval)
+		if interrupted {
+			return 0, unix.EINTR
+		}
 		var out [3][]byte
 		n := 0
 		for i := range out {
@@ -187,13 +216,7 @@ func (t *Thread) selectFDs(nfds int, sets [3]uint64, deadline time.Time, zero bo
 				}
 			}
 		}
-		t.writeRemaining(tAddr, deadline, timeval)
 		return uint64(n), nil
 	}
-	set := t.newPollSet(fds, events, 0)
-	if set.scan() > 0 || zero {
-		defer set.release()
-		return report(set, false)
-	}
-	return t.waitPoll(set, deadline, report)
+	return t.scanOrWait(t.newPollSet(fds, events, 0), d, report)
 }

@@ -154,6 +154,11 @@ func FuzzSyscallArgs(f *testing.F) {
 				t.Fatalf("invalid timespec accepted: %+v", ts)
 			}
 		}
+		if len(b) >= timevalSize {
+			if d, err := decodeTimeval(b); err == nil && (d < 0 || d > 1<<62+time.Second) {
+				t.Fatalf("invalid timeval accepted: %v", d)
+			}
+		}
 		if iovs, err := decodeIovecs(b, count); err == nil {
 			var total uint64
 			for _, v := range iovs {

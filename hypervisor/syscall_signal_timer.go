@@ -1,7 +1,6 @@
 package hypervisor
 
 import (
-	"encoding/binary"
 	"sync"
 	"time"
 
@@ -25,7 +24,6 @@ const (
 	itimerReal    = 0
 	itimerVirtual = 1
 	itimerProf    = 2
-	timevalSize   = 16
 	itimervalSize = 2 * timevalSize // it_interval, it_value
 )
 
@@ -90,26 +88,6 @@ func (rt *realTimer) remainingLocked() time.Duration {
 	}
 	// An expired timer that has not fired yet still counts as pending.
 	return max(time.Until(rt.deadline), time.Microsecond)
-}
-
-func encodeTimeval(d time.Duration) []byte {
-	b := make([]byte, timevalSize)
-	binary.LittleEndian.PutUint64(b[0:], uint64(d/time.Second))
-	binary.LittleEndian.PutUint64(b[8:], uint64(d%time.Second/time.Microsecond))
-	return b
-}
-
-// decodeTimeval decodes a struct timeval: EINVAL for a negative one or
-// microseconds out of range.
-func decodeTimeval(b []byte) (time.Duration, error) {
-	sec, usec := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
-	if sec < 0 || usec < 0 || usec >= 1e6 {
-		return 0, unix.EINVAL
-	}
-	if sec > int64(1<<62)/1e9 {
-		sec = int64(1<<62) / 1e9
-	}
-	return time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond, nil
 }
 
 func (t *Thread) checkItimer(which int) error {

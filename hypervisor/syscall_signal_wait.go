@@ -66,6 +66,16 @@ func (t *Thread) setTempMask(mask sigset) {
 	s.mu.Unlock()
 }
 
+// restoreTempMask puts back the mask setTempMask replaced, if it did.
+func (t *Thread) restoreTempMask() {
+	s := &t.proc.sig
+	s.mu.Lock()
+	if t.sig.restoreMask {
+		t.sig.mask, t.sig.restoreMask = t.sig.savedMask, false
+	}
+	s.mu.Unlock()
+}
+
 // waitForSignal waits until a signal is deliverable (pause,
 // sigsuspend): the call then ends with ERESTARTNOHAND, which a handler
 // turns into EINTR and which restarts the wait otherwise.
@@ -179,7 +189,7 @@ func (t *Thread) sleepUntil(deadline time.Time, remAddr uint64) (uint64, error) 
 		}
 		if remAddr != 0 {
 			left := max(time.Until(deadline), 0)
-			if err := t.proc.mm.CopyOut(remAddr, timespec{sec: int64(left / time.Second), nsec: int64(left % time.Second)}.encode()); err != nil {
+			if err := t.proc.mm.CopyOut(remAddr, timespecOf(left).encode()); err != nil {
 				return 0, err
 			}
 		}

@@ -17,7 +17,7 @@ const (
 // Process is the guest program: a thread group sharing one address
 // space, fd table and futex table. vpmu runs one process per VM.
 //
-// Locking: mu protects threads, nextTID, status, crash and cwd. mm, fds,
+// Locking: mu protects threads, nextTID, status and crash. mm, fds,
 // futexes and sig have their own locks. exiting is atomic so that VCPU loops
 // can poll it cheaply.
 type Process struct {
@@ -37,7 +37,6 @@ type Process struct {
 	mu      sync.Mutex
 	threads map[int]*Thread
 	nextTID int
-	cwd     string
 	status  ExitStatus
 	crash   error
 
@@ -67,7 +66,6 @@ func newProcess(vm *VM) (*Process, error) {
 		futexes: newFutexTable(),
 		threads: map[int]*Thread{},
 		nextTID: guestPID,
-		cwd:     cwd,
 		done:    make(chan struct{}),
 	}
 	p.fds = newFDTable(vm.cfg)

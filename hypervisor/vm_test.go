@@ -42,9 +42,17 @@ type guestResult struct {
 // runGuest runs prog in a new VM with cfg (Stdout/Stderr captured).
 func runGuest(t testing.TB, cfg Config, prog string, args ...string) guestResult {
 	t.Helper()
-	testutil.MustHaveKVM(t)
 	var stdout, stderr bytes.Buffer
 	cfg.Stdout, cfg.Stderr = &stdout, &stderr
+	st, stats, err := runVM(t, cfg, prog, args...)
+	return guestResult{stdout: stdout.String(), stderr: stderr.String(), status: st, err: err, stats: stats}
+}
+
+// runVM runs prog with args in a new VM with cfg as given, streams
+// included, for at most two minutes.
+func runVM(t testing.TB, cfg Config, prog string, args ...string) (ExitStatus, Stats, error) {
+	t.Helper()
+	testutil.MustHaveKVM(t)
 	vm, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +61,7 @@ func runGuest(t testing.TB, cfg Config, prog string, args ...string) guestResult
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	st, err := vm.Run(ctx, prog, append([]string{prog}, args...))
-	return guestResult{stdout: stdout.String(), stderr: stderr.String(), status: st, err: err, stats: vm.Stats()}
+	return st, vm.Stats(), err
 }
 
 // runNative runs prog on the host with the same arguments and

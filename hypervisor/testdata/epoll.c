@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +175,227 @@ static int mode_epoll(const char *self) {
 	return 0;
 }
 
+static void show_flags(const char *what, int fd) {
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	printf("%s: F_GETFL accmode %d nonblock %d, FD_CLOEXEC %d\n", what, fl & O_ACCMODE, (fl & O_NONBLOCK) != 0,
+	       (fdfl & FD_CLOEXEC) != 0);
+}
+
+static int later_fd;
+static uint64_t later_value;
+static void *write_later(void *arg) {
+	(void)arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	efd_write(later_fd, later_value);
+	return NULL;
+}
+
+static void *read_later(void *arg) {
+	(void)arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	later_value = (uint64_t)efd_read(later_fd);
+	return NULL;
+}
+
+static volatile int stop_pestering;
+static void *pester(void *arg) {
+	(void)arg;
+	while (!stop_pestering) {
+		pthread_kill(main_thread, SIGUSR1);
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* eventfd-flags: EFD_NONBLOCK and EFD_CLOEXEC are the open file's
+   O_NONBLOCK and the fd's FD_CLOEXEC, which fcntl and FIONBIO change;
+   a blocking write that would overflow the count waits for a read. */
+static int mode_eventfd_flags(void) {
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	show_flags("EFD_NONBLOCK|EFD_CLOEXEC", fd);
+	CHECK("read, nonblocking", efd_read(fd));
+	CHECK("F_SETFL 0", fcntl(fd, F_SETFL, 0));
+	show_flags("after F_SETFL 0", fd);
+	later_fd = fd;
+	later_value = 5;
+	pthread_t t;
+	pthread_create(&t, NULL, write_later, NULL);
+	CHECK("read, now blocking, woken by a writer", efd_read(fd));
+	pthread_join(t, NULL);
+	CHECK("F_SETFD 0", fcntl(fd, F_SETFD, 0));
+	show_flags("after F_SETFD 0", fd);
+	close(fd);
+
+	fd = eventfd(0, 0);
+	show_flags("no flags", fd);
+	CHECK("F_SETFL O_NONBLOCK", fcntl(fd, F_SETFL, O_NONBLOCK));
+	show_flags("after F_SETFL O_NONBLOCK", fd);
+	CHECK("read, nonblocking again", efd_read(fd));
+	int off = 0;
+	CHECK("FIONBIO 0", ioctl(fd, FIONBIO, &off));
+	show_flags("after FIONBIO 0", fd);
+
+	/* The count at its maximum: a nonblocking write that would overflow
+	   fails, a blocking one waits for a read. */
+	CHECK("write max-1", efd_write(fd, UINT64_MAX - 1));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK("overflow, nonblocking", write(fd, &(uint64_t){1}, 8));
+	fcntl(fd, F_SETFL, 0);
+	later_fd = fd;
+	pthread_create(&t, NULL, read_later, NULL);
+	CHECK("overflow, blocking, until a read", write(fd, &(uint64_t){7}, 8));
+	pthread_join(t, NULL);
+	printf("the reader took max-1: %d\n", later_value == UINT64_MAX - 1);
+	CHECK("then the count", efd_read(fd));
+
+	/* A blocking write interrupted by a handler: EINTR. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	efd_write(fd, UINT64_MAX - 1);
+	main_thread = pthread_self();
+	stop_pestering = 0;
+	pthread_create(&t, NULL, pester, NULL);
+	CHECK("overflow, blocking, interrupted", write(fd, &(uint64_t){1}, 8));
+	stop_pestering = 1;
+	pthread_join(t, NULL);
+	close(fd);
+
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	show_flags("epoll_create1(EPOLL_CLOEXEC)", ep);
+	close(ep);
+	return 0;
+}
+
+static void show_events(const char *what, int epfd) {
+	struct epoll_event ev[4];
+	int n = epoll_wait(epfd, ev, 4, 0);
+	printf("%s:", what);
+	if (n == 0)
+		printf(" nothing");
+	for (int i = 0; i < n; i++) {
+		printf(" [%s", ev[i].data.u64 == 1 ? "read end" : "write end");
+		static const struct {
+			unsigned bit;
+			const char *name;
+		} bits[] = {{EPOLLIN, "IN"}, {EPOLLOUT, "OUT"}, {EPOLLERR, "ERR"}, {EPOLLHUP, "HUP"},
+		            {EPOLLRDNORM, "RDNORM"}, {EPOLLWRNORM, "WRNORM"}, {EPOLLRDHUP, "RDHUP"}};
+		for (unsigned b = 0; b < sizeof bits / sizeof bits[0]; b++)
+			if (ev[i].events & bits[b].bit)
+				printf(" %s", bits[b].name);
+		printf("]");
+	}
+	printf("\n");
+}
+
+static int pipe_fd;
+static void *close_later(void *arg) {
+	(void)arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	close(pipe_fd);
+	return NULL;
+}
+
+static void *pipe_write_later(void *arg) {
+	(void)arg;
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL);
+	write(pipe_fd, "wake", 4);
+	return NULL;
+}
+
+/* pipes: epoll over both ends of a pipe, level- and edge-triggered:
+   EPOLLIN, EPOLLOUT, EPOLLHUP when the writer goes, EPOLLERR when the
+   reader goes, and waits that a write or a close ends. */
+static int mode_pipes(void) {
+	int p[2];
+	pipe(p);
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = 1};
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	ev.events = EPOLLOUT;
+	ev.data.u64 = 2;
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &ev);
+	show_events("level, empty", ep);
+	write(p[1], "abc", 3);
+	show_events("level, 3 bytes", ep);
+	show_events("level, again", ep);
+	char buf[65536];
+	read(p[0], buf, sizeof buf);
+	show_events("level, drained", ep);
+
+	/* Edge-triggered: an event per change, not per wait. */
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.u64 = 1;
+	epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev);
+	ev.events = EPOLLOUT | EPOLLET;
+	ev.data.u64 = 2;
+	epoll_ctl(ep, EPOLL_CTL_MOD, p[1], &ev);
+	show_events("edge, after MOD", ep);
+	show_events("edge, again", ep);
+	write(p[1], "abc", 3);
+	show_events("edge, after a write", ep);
+	show_events("edge, again", ep);
+	write(p[1], "def", 3);
+	show_events("edge, after a second write", ep);
+	read(p[0], buf, sizeof buf);
+	show_events("edge, after draining", ep);
+
+	/* Full: no EPOLLOUT until a read makes room. */
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	while (write(p[1], buf, 4096) > 0)
+		;
+	show_events("edge, full", ep);
+	show_events("edge, full, again", ep);
+	read(p[0], buf, sizeof buf);
+	show_events("edge, after draining a full pipe", ep);
+
+	/* A blocking wait that a write ends. */
+	pipe_fd = p[1];
+	pthread_t t;
+	ev.events = EPOLLIN;
+	ev.data.u64 = 1;
+	epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev);
+	epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL);
+	pthread_create(&t, NULL, pipe_write_later, NULL);
+	struct epoll_event got;
+	int n = epoll_wait(ep, &got, 1, -1);
+	printf("woken by a write: %d events %#x\n", n, got.events);
+	pthread_join(t, NULL);
+	read(p[0], buf, sizeof buf);
+
+	/* The writer goes while a wait is blocked: EPOLLHUP. */
+	pthread_create(&t, NULL, close_later, NULL);
+	n = epoll_wait(ep, &got, 1, -1);
+	printf("woken by the writer's close: %d events %#x\n", n, got.events);
+	pthread_join(t, NULL);
+	show_events("level, no writer", ep);
+
+	/* The reader goes: EPOLLERR on the write end. */
+	int q[2];
+	pipe(q);
+	ev.events = EPOLLOUT | EPOLLET;
+	ev.data.u64 = 2;
+	epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL);
+	epoll_ctl(ep, EPOLL_CTL_ADD, q[1], &ev);
+	show_events("edge, new write end", ep);
+	close(q[0]);
+	show_events("edge, reader closed", ep);
+	show_events("edge, again", ep);
+	ev.events = EPOLLOUT;
+	epoll_ctl(ep, EPOLL_CTL_MOD, q[1], &ev);
+	show_events("level, reader closed", ep);
+	close(q[1]);
+	close(p[0]);
+	close(ep);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -181,6 +403,10 @@ int main(int argc, char **argv) {
 		return mode_eventfd();
 	if (!strcmp(mode, "epoll"))
 		return mode_epoll(argv[0]);
+	if (!strcmp(mode, "eventfd-flags"))
+		return mode_eventfd_flags();
+	if (!strcmp(mode, "pipes"))
+		return mode_pipes();
 	fprintf(stderr, "unknown mode %s\n", mode);
 	return 2;
 }

@@ -99,6 +99,15 @@ func runRun(env *Env, args []string) int {
 	}
 	defer vm.Close()
 
+	// A write to vpmu's standard output or error whose reader went away
+	// ('vpmu run -- yes | head -1') must fail with EPIPE, which the VMM
+	// turns into SIGPIPE and EPIPE for the program, rather than kill
+	// vpmu: the Go runtime kills a program on EPIPE from fd 1 or 2
+	// unless SIGPIPE is notified.
+	pipeSigs := make(chan os.Signal, 1)
+	env.Notify(pipeSigs, syscall.SIGPIPE)
+	defer env.StopNotify(pipeSigs)
+
 	// SIGINT, SIGTERM and SIGHUP kill the program; vpmu then exits as
 	// if the signal had killed it.
 	ctx, cancel := context.WithCancel(context.Background())

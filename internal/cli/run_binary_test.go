@@ -50,6 +50,39 @@ func TestRunBinary(t *testing.T) {
 		t.Errorf("segv: exit %d\n%s", code, errb.String())
 	}
 
+	// 'vpmu run -- yes | head -1': the program, not vpmu, gets SIGPIPE
+	// (status 141, as natively) or, ignoring it, EPIPE.
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"yes"}, 128 + int(syscall.SIGPIPE), ""},
+		{[]string{"yes", "ignore"}, 3, "yes: Broken pipe\n"},
+	} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := exec.Command("head", "-1")
+		var headOut bytes.Buffer
+		head.Stdin, head.Stdout = r, &headOut
+		if err := head.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		cmd := exec.Command(bin, append([]string{"run", prog}, tc.args...)...)
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = w, &errb
+		cmd.Run()
+		w.Close()
+		head.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || errb.String() != tc.stderr || headOut.String() != "y\n" {
+			t.Errorf("vpmu run %v | head -1: %v, exit %d, stderr %q, head %q; want exit %d, stderr %q",
+				tc.args, cmd.ProcessState, code, errb.String(), headOut.String(), tc.code, tc.stderr)
+		}
+	}
+
 	cmd = exec.Command(bin, "run", prog, "sleep")
 	errb.Reset()
 	cmd.Stderr = &errb

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,18 @@ int main(int argc, char **argv) {
 		fflush(stdout);
 		sleep(60);
 		return 0;
+	}
+	if (!strcmp(mode, "yes")) {
+		// "y" lines until a write fails (yes | head -1); with "ignore",
+		// SIGPIPE is ignored and the failure reported.
+		if (argc > 2 && !strcmp(argv[2], "ignore"))
+			signal(SIGPIPE, SIG_IGN);
+		for (;;) {
+			if (write(1, "y\n", 2) != 2) {
+				fprintf(stderr, "yes: %s\n", strerror(errno));
+				return 3;
+			}
+		}
 	}
 	if (!strcmp(mode, "memhog")) {
 		for (size_t mib = 0;; mib++) {
