@@ -72,6 +72,16 @@ func (k *sampleClock) arm(id int, deadline uint64) {
 // disarm clears VCPU id's deadline (its thread left it).
 func (k *sampleClock) disarm(id int) { k.deadlines[id].Store(0) }
 
+// startEarly launches the clock's goroutine from the goroutine that
+// starts the run. A clock started by a VCPU's goroutine would wait in
+// that VCPU's P, which is inside KVM_RUN, until sysmon retakes it (up to
+// 10 ms), and miss its first deadlines.
+func (k *sampleClock) startEarly() {
+	if k != nil {
+		k.once.Do(k.start)
+	}
+}
+
 // start launches the clock's goroutine.
 func (k *sampleClock) start() {
 	k.started.Store(true)
@@ -80,6 +90,9 @@ func (k *sampleClock) start() {
 
 // shutdown stops the clock and waits for it. The VCPUs must be stopped.
 func (k *sampleClock) shutdown() {
+	if k == nil {
+		return
+	}
 	k.once.Do(func() {}) // no start after this
 	if !k.started.Load() {
 		return

@@ -68,6 +68,9 @@ func (ts *threadSampling) samplesTime() bool { return ts.mask&(1<<srcTime) != 0 
 // openSampling opens the counter of SamplingConfig on the program's first
 // thread, inherited, with its period. Called with p.mu held.
 func (p *vpmu) openSampling(pt *vpmuThread) {
+	// The program's guest sampling (vpmu_sample_pv.go) may need the
+	// clock too: start it now, off the VCPUs.
+	p.clock.startEarly()
 	s := p.samp
 	if s == nil {
 		return
