@@ -159,11 +159,13 @@ func (p *Process) mapSegment(f io.ReaderAt, s elfSegment, bias uint64, path stri
 	if end == start {
 		return nil
 	}
+	lead := s.vaddr + bias - start
+	// The VMA records the file offset of start, as Linux's mapping of
+	// the segment would (/proc/self/maps, and profiles name code by it).
 	if _, err := p.mm.Mmap(mmapRequest{addr: start, length: end - start, prot: unix.PROT_READ | unix.PROT_WRITE,
-		flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, name: path}); err != nil {
+		flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, name: path, off: s.off - lead}); err != nil {
 		return fmt.Errorf("map segment at %#x: %w", start, err)
 	}
-	lead := s.vaddr + bias - start
 	data := make([]byte, lead+s.filesz)
 	if _, err := f.ReadAt(data, int64(s.off-lead)); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read segment at offset %#x: %w", s.off, err)

@@ -58,7 +58,12 @@ func (m *MM) Mmap(r mmapRequest) (uint64, error) {
 	shared := r.flags&mapTypeMask != unix.MAP_PRIVATE
 	anon := r.flags&unix.MAP_ANONYMOUS != 0
 	if anon {
-		r.src, r.off = nil, 0
+		r.src = nil
+		if r.name == "" {
+			// A named anonymous mapping is the loader's copy of a file
+			// segment, which keeps its file offset.
+			r.off = 0
+		}
 	} else if r.src == nil {
 		return 0, unix.EBADF
 	}

@@ -14,6 +14,7 @@ const (
 	kickThread = 1 << 0 // leave the current thread: slice over, or it must exit
 	kickPCPU   = 1 << 1 // give the PCPU slot up for a while
 	kickSignal = 1 << 2 // a signal is pending for the thread: deliver it
+	kickSample = 1 << 3 // the sample clock: a time event's threshold is up
 )
 
 // vcpu is one VCPU of the VM and the goroutine that runs it. The

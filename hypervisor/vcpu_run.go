@@ -35,6 +35,7 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		v.vm.stats.exits.Add(1)
 		if errors.Is(err, kvm.ErrInterrupted) {
 			hooks.AfterRun(v.id, kvm.ExitIntr)
+			v.pmuInterrupted(t)
 			continue
 		}
 		if err != nil {

@@ -156,6 +156,7 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 		<-p.done
 	}
 	vm.sched.wait()
+	vm.pmu.runEnded()
 	p.stopSignals() // signal_state.go
 	p.fds.closeAll()
 	return p.result()

@@ -32,6 +32,9 @@ type VPMUConfig struct {
 	// CalibrationSamples is how many KVM_RUN round trips are timed at
 	// VM start to calibrate the entry and exit cost (default 200).
 	CalibrationSamples int
+	// Sampling, when its Event is set, samples the program with virtual
+	// PMIs (vpmu record --vm).
+	Sampling SamplingConfig
 }
 
 // vpmu is the virtual PMU of one VM: the VCPU and thread state pages,
@@ -68,6 +71,14 @@ type vpmu struct {
 	// spec is the state of VPMUConfig.Spec: its events, their bindings
 	// and errors, and the slots it occupies in every thread.
 	spec specState
+
+	// Sampling (vpmu_sample*.go): VPMUConfig.Sampling, nil when off; the
+	// clock that interrupts the guest for time events; the mapping
+	// snapshots of samples; statistics.
+	samp      *vmSampling
+	clock     *sampleClock
+	maps      mapsCache
+	sampStats sampleStats
 }
 
 // newVPMU sets up the virtual PMU of vm: the CPUID leaf, the VCPU pages,
@@ -108,6 +119,10 @@ func newVPMU(vm *VM) (*vpmu, error) {
 		v.pmu = c
 	}
 	p.spec = p.bindSpec(cfg.Spec, cfg.Precise)
+	if p.samp, err = p.setupSampling(cfg.Sampling, cfg.Precise, &p.spec); err != nil {
+		return nil, fmt.Errorf("vpmu: sample %s: %w", cfg.Sampling.Event, err)
+	}
+	p.clock = newSampleClock(p, len(vm.vcpus))
 	vm.log.Debug("vpmu ready", "tsc_khz", calib.TSCKHz, "tsc_offset", calib.Offset,
 		"entry_ticks", calib.EntryTicks, "exit_ticks", calib.ExitTicks, "exit_min_ticks", calib.ExitMinTicks)
 	return p, nil
@@ -119,6 +134,7 @@ func (p *vpmu) close() error {
 	if p == nil {
 		return nil
 	}
+	p.clock.shutdown()
 	var errs []error
 	for _, c := range p.vcpus {
 		errs = append(errs, c.closeHost())

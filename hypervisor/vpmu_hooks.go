@@ -17,6 +17,7 @@ import (
 func (v *vcpu) pmuEnter() {
 	if c := v.pmu; c != nil {
 		c.enter(v.pcpu)
+		c.armClock()
 	}
 }
 
@@ -26,6 +27,9 @@ func (v *vcpu) pmuLeave(err error) {
 	if c := v.pmu; c != nil {
 		c.leave(err)
 		c.countExit(err, v.run)
+		if pt := c.cur; pt != nil && pt.samp.mask != 0 {
+			c.checkOverflows(pt.samp.mask)
+		}
 	}
 }
 
@@ -38,6 +42,7 @@ func (v *vcpu) pmuThreadIn(t *Thread) {
 	}
 	pt.switchIn(c)
 	v.loadStepping(pt)
+	v.sampleAtSwitch(t, -1)
 }
 
 // pmuThreadOut takes t's counters off the VCPU (Sum_thread += Phys* -
@@ -49,6 +54,8 @@ func (v *vcpu) pmuThreadOut(t *Thread, reason SwitchReason) {
 	}
 	pt.switchOut(c, reason)
 	v.unloadStepping(pt)
+	v.sampleAtSwitch(t, reason)
+	c.disarmClock()
 }
 
 // pmuSyscall tallies a system call of t before it is handled, and, in
@@ -65,6 +72,10 @@ func (v *vcpu) pmuSyscall(t *Thread, nr uint64) {
 	}
 	if pt.precise > 0 {
 		v.stepSyscall(t, pt)
+	}
+	if len(pt.samp.list) != 0 {
+		regs := &v.run.Sync.Regs
+		v.deliverOverflows(t, regs.RCX-2, regs.RBP, regs.RSP)
 	}
 }
 
@@ -97,8 +108,16 @@ func (v *vcpu) pmuException(t *Thread, f *excFrame) bool {
 	case vecPF:
 		c.add(srcPageFaults, 1)
 	case vecDB:
-		return v.stepTrap(t, pt, f)
+		prev := c.stepPrev
+		stepped := v.stepTrap(t, pt, f)
+		if stepped && pt.precise > 0 {
+			v.sampleAtException(t, prev, f)
+		} else {
+			v.sampleAtException(t, f.rip, f)
+		}
+		return stepped
 	}
+	v.sampleAtException(t, f.rip, f)
 	return false
 }
 
@@ -109,7 +128,13 @@ func (v *vcpu) pmuDebugExit(t *Thread, e kvm.Exit) bool {
 	if c == nil || pt == nil || e.Reason != kvm.ExitDebug {
 		return false
 	}
-	return v.stepDebugExit(t, pt, e)
+	prev := c.stepPrev
+	handled := v.stepDebugExit(t, pt, e)
+	if len(pt.samp.list) != 0 {
+		regs := &v.run.Sync.Regs
+		v.deliverOverflows(t, prev, regs.RBP, regs.RSP)
+	}
+	return handled
 }
 
 // mainCreated gives the program's first thread its counter state before

@@ -60,6 +60,8 @@ func (p *vpmu) pv(v *vcpu, t *Thread, r pvRequest) (uint64, error) {
 		return p.pvOpen(v, t, r)
 	case virt.PVRead:
 		return 0, p.pvRead(v, t, r)
+	case virt.PVSetPeriod:
+		return 0, p.pvSetPeriod(t, r)
 	default:
 		return 0, p.pvControl(v, t, r)
 	}
@@ -130,7 +132,8 @@ func (p *vpmu) pvOpen(v *vcpu, t *Thread, r pvRequest) (uint64, error) {
 	p.mu.Lock()
 	for i, pl := range plan {
 		s := slots[i]
-		pt.ctr[s] = &counter{node: &ctrNode{th: pt, slot: s}, b: pl.b, ev: pl.ev, inherit: inherit}
+		pt.ctr[s] = &counter{node: &ctrNode{th: pt, slot: s}, b: pl.b, ev: pl.ev, inherit: inherit,
+			signal: r.flags&virt.PVOpenSignal != 0}
 		_ = pt.vt.Open(s, pl.b.src, eventCode(pl.ev), enabled, nil)
 		if enabled && pl.b.precise {
 			pt.precise++
@@ -224,6 +227,7 @@ func (p *vpmu) pvControl(v *vcpu, t *Thread, r pvRequest) error {
 			p.mu.Lock()
 			pt.ctr[s] = nil
 			p.mu.Unlock()
+			pt.samp.remove(s)
 		}
 		if err != nil {
 			return fmt.Errorf("slot %d: %w", s, err)

@@ -25,7 +25,7 @@ const (
 const pvOpenPrecise = 1 << 2
 
 // pvOpenFlags are the PVOpen flags the VMM knows.
-const pvOpenFlags = virt.PVOpenDisabled | virt.PVOpenInherit | pvOpenPrecise
+const pvOpenFlags = virt.PVOpenDisabled | virt.PVOpenInherit | pvOpenPrecise | virt.PVOpenSignal
 
 // pvMemory is the guest memory a paravirtual call reads (MM implements
 // it; the fuzz target fakes it).
@@ -47,6 +47,9 @@ type pvRequest struct {
 	// PVLastError's buffer; n is its capacity in elements.
 	out uint64
 	n   int
+	// period and signo are PVSetPeriod's (vpmu_sample_pv.go).
+	period uint64
+	signo  int
 }
 
 // pvError is a failed paravirtual call: the errno for RAX and the text
@@ -103,6 +106,8 @@ func decodePV(a SyscallArgs, mem pvMemory) (pvRequest, error) {
 		}
 	case virt.PVLastError:
 		r.out, r.n = a[1], int(min(a[2], pvMaxLastError))
+	case virt.PVSetPeriod:
+		return decodeSetPeriod(r, a)
 	default:
 		return r, pvErrorf(unix.EINVAL, "unknown operation %d", r.op)
 	}

@@ -43,6 +43,8 @@ type vpmuThread struct {
 	// comm is the thread's name for reports: its parent's at creation,
 	// its own when it exited.
 	comm string
+	// samp lists the counters that sample (vpmu_sample_thread.go).
+	samp threadSampling
 }
 
 // counter is the VMM's metadata of one logical counter slot.
@@ -54,6 +56,9 @@ type counter struct {
 	// vmm marks the counters of VPMUConfig.Spec: the program may read
 	// them, not change them.
 	vmm bool
+	// signal marks counters opened with virt.PVOpenSignal, which may
+	// sample with overflow signals (vpmu_sample_pv.go).
+	signal bool
 }
 
 // ctrNode is one thread's copy of a logical counter in its inheritance
@@ -94,6 +99,8 @@ func (p *vpmu) attachMain(th *Thread) error {
 	pt.comm = commOf(th)
 	th.pmu = pt
 	th.ctx.gsBase = pt.gva
+	p.openSampling(pt)
+	pt.applyStepping(&th.ctx)
 	s := &p.spec
 	if s.timeSlot < 0 {
 		return nil
@@ -149,6 +156,7 @@ func (p *vpmu) cloned(parent, child *Thread) error {
 				pt.precise++
 			}
 		}
+		p.samplingCloned(par, pt)
 	} else {
 		child.ctx.gsBase = pt.gva
 	}

@@ -43,6 +43,10 @@ type vpmuVCPU struct {
 	// host source index (source srcHostFirst+i); nil until a thread
 	// needs them.
 	host []*pmuHostSource
+
+	// samp is the scratch of the samples this VCPU takes
+	// (vpmu_sample_deliver.go).
+	samp vcpuSampling
 }
 
 // newVPMUVCPU initializes page as VCPU id's state page with every fixed
@@ -107,7 +111,12 @@ func (c *vpmuVCPU) leave(err error) {
 }
 
 // add counts n events of a VMM tally (the VCPU is out of guest mode).
-func (c *vpmuVCPU) add(src int, n uint64) { c.v.Add(src, n) }
+func (c *vpmuVCPU) add(src int, n uint64) {
+	c.v.Add(src, n)
+	if pt := c.cur; pt != nil && pt.samp.mask&(1<<src) != 0 {
+		c.checkOverflows(1 << src)
+	}
+}
 
 // countExit tallies the exit KVM_RUN returned with (err from Run, the
 // exit in run).

@@ -4,8 +4,9 @@
 #include <string.h>
 
 #define VPMU_PV 0x56504d
-enum { PV_PROBE, PV_OPEN, PV_READ, PV_ENABLE, PV_DISABLE, PV_RESET, PV_CLOSE, PV_INFO, PV_LASTERR };
-enum { PV_OPEN_DISABLED = 1, PV_OPEN_INHERIT = 2, PV_OPEN_PRECISE = 4 };
+enum { PV_PROBE, PV_OPEN, PV_READ, PV_ENABLE, PV_DISABLE, PV_RESET, PV_CLOSE, PV_INFO, PV_LASTERR, PV_SET_PERIOD };
+enum { PV_OPEN_DISABLED = 1, PV_OPEN_INHERIT = 2, PV_OPEN_PRECISE = 4, PV_OPEN_SIGNAL = 8 };
+#define VPMU_SIGNAL_CODE 0x564d /* si_code of an overflow signal */
 enum { PV_READ_INHERITED = 1 };
 
 static inline long pv(long op, long a1, long a2, long a3, long a4, long a5) {

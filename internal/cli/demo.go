@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -16,20 +15,24 @@ import (
 	"github.com/vpmu/vpmu/pmu"
 )
 
-var demoUsage = `Usage: vpmu demo [--threads N] [--vcpus N] [--pcpus M]
+var demoUsage = `Usage: vpmu demo [--threads N] [--vcpus N] [--pcpus M] [-o FILE]
 
 Run a built-in multi-threaded Go workload inside the vpmu hypervisor (this
 vpmu binary runs itself as the guest): N threads on fewer VCPUs, which
 share fewer PCPUs. Each thread makes a known number of system calls and
 some computation, and reads its own counters through guestlib, directly
 from its state page. Then vpmu prints the virtual PMU's per-thread table
-and explains each number.
+and explains each number. The VMM also samples the guest, as 'vpmu record
+--vm -g' does, and writes the profile for 'go tool pprof'.
 
 Flags:
 
       --threads N   worker threads (default 6)
       --vcpus N     virtual CPUs (default 2)
       --pcpus M     PCPU slots the VCPUs share (default 1)
+  -o, --output FILE where the profile goes (default ` + defaultDemoProfile + ` in the
+                    current directory, or in the temporary directory when
+                    the current one is not writable)
   -h, --help        show this help
 `
 
@@ -43,17 +46,13 @@ var demoCommand = &command{
 // demoSpec is what the VMM counts for the demo's table.
 const demoSpec = "task-clock,syscalls,context-switches,cpu-migrations,vm-exits,page-faults"
 
-// demoProfile, when set, is called with the demo's VM before and after it
-// runs. It is where a profile of the demo plugs in once the VM samples
-// (vpmu record --vm): before starts sampling, after writes the profile.
-var demoProfile interface {
-	Before(vm *hypervisor.VM) error
-	After(vm *hypervisor.VM, w io.Writer) error
-}
-
 type demoOptions struct {
 	threads, vcpus, pcpus int
 	guest                 string // the binary to run as the guest (default: this one)
+	// profile is where the guest's profile goes (demo_profile.go);
+	// profileGiven says -o named it.
+	profile      string
+	profileGiven bool
 }
 
 func runDemo(env *Env, args []string) int {
@@ -63,6 +62,9 @@ func runDemo(env *Env, args []string) int {
 	fs.IntVar(&o.vcpus, "vcpus", 2, "")
 	fs.IntVar(&o.pcpus, "pcpus", 1, "")
 	fs.StringVar(&o.guest, "guest-binary", "", "")
+	for _, n := range []string{"o", "output"} {
+		fs.StringVar(&o.profile, n, defaultDemoProfile, "")
+	}
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(env.Stdout, demoUsage)
@@ -79,7 +81,10 @@ func runDemo(env *Env, args []string) int {
 		return env.fail("demo", usagef("--vcpus %d: want 1 to %d", o.vcpus, hypervisor.MaxVCPUs))
 	case o.pcpus < 1:
 		return env.fail("demo", usagef("--pcpus %d: want at least 1", o.pcpus))
+	case o.profile == "":
+		return env.fail("demo", usagef("-o: empty file name"))
 	}
+	fs.Visit(func(f *flag.Flag) { o.profileGiven = o.profileGiven || f.Name == "o" || f.Name == "output" })
 	if o.guest == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -94,6 +99,10 @@ func runDemo(env *Env, args []string) int {
 }
 
 func demo(env *Env, o demoOptions) error {
+	prof, err := newDemoProfile(o.profile, o.profileGiven)
+	if err != nil {
+		return err
+	}
 	var guestOut bytes.Buffer
 	vm, err := hypervisor.New(hypervisor.Config{
 		VCPUs: o.vcpus, PCPUs: o.pcpus, Stdout: &guestOut, Stderr: env.Stderr,
@@ -101,7 +110,7 @@ func demo(env *Env, o demoOptions) error {
 		// rt_sigreturn after it, would be counted inside the regions the
 		// workers measure.
 		Env:  []string{"GODEBUG=asyncpreemptoff=1"},
-		VPMU: hypervisor.VPMUConfig{Spec: pmu.MustParseSpec(demoSpec)},
+		VPMU: hypervisor.VPMUConfig{Spec: pmu.MustParseSpec(demoSpec), Sampling: prof.sampling()},
 	})
 	if err != nil {
 		return fmt.Errorf("start the vpmu hypervisor: %w", err)
@@ -109,11 +118,6 @@ func demo(env *Env, o demoOptions) error {
 	defer vm.Close()
 	fmt.Fprintf(env.Stdout, "vpmu demo: %d worker threads of a Go program (this vpmu binary, as the guest) on %s sharing %s (%s host).\n\n",
 		o.threads, plural(o.vcpus, "VCPU"), plural(o.pcpus, "PCPU slot"), vm.Host().Kind)
-	if demoProfile != nil {
-		if err := demoProfile.Before(vm); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 1)
@@ -127,6 +131,10 @@ func demo(env *Env, o demoOptions) error {
 		}
 	}()
 	start := env.Now()
+	if err := prof.start(vm, start); err != nil {
+		return err
+	}
+	defer prof.stop() // when the run fails
 	st, err := vm.Run(ctx, o.guest, []string{"vpmu", "__demo-guest", "--threads", strconv.Itoa(o.threads)})
 	elapsed := env.Now().Sub(start)
 	if err != nil {
@@ -144,10 +152,7 @@ func demo(env *Env, o demoOptions) error {
 		return err
 	}
 	fmt.Fprint(env.Stdout, demoExplanation(counts))
-	if demoProfile != nil {
-		return demoProfile.After(vm, env.Stdout)
-	}
-	return nil
+	return prof.finish(env, elapsed)
 }
 
 // demoExplanation says what each number of the demo means.

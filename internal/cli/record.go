@@ -18,6 +18,8 @@ const (
 )
 
 var recordUsage = `Usage: vpmu record [-e EVENT] [-c PERIOD | -F HZ] [-g] [-o FILE] [-m PAGES] [-p PID | [--] CMD [ARGS...]]
+       vpmu record --vm [--vcpus N] [--pcpus M] [--mem SIZE] [--rw DIR]... [--precise]
+                   [-e EVENT] [-c PERIOD | -F HZ] [-g] [-o FILE] [--] PROG [ARGS...]
 
 Run CMD, or attach to the existing process PID until Ctrl-C or until it
 exits, and sample where it spends EVENT: every PERIOD events (-c), or
@@ -47,8 +49,18 @@ Flags:
                         process's threads, from 64 down to at least 8
   -p, --pid PID         sample every thread of the existing process PID
                         (and threads it creates) until Ctrl-C or its exit
-      --vm              (with --vm; see vpmu run) sample CMD in the vpmu
-                        hypervisor: not available yet
+      --vm              run PROG in the vpmu hypervisor (as vpmu run does)
+                        and sample it with virtual PMIs. Default event:
+                        ` + defaultVMRecordEvent + ` at ` + strconv.Itoa(defaultVMRecordFreq) + ` Hz; any event the VM
+                        counts (syscalls, vm-exits, ref-cycles, ...; see
+                        docs/vpmu.md) but -p and -m. With --vm also:
+      --vcpus N         virtual CPUs (default: the host's CPU count)
+      --pcpus M         PCPU slots the VCPUs share (default: the host's
+                        CPU count)
+      --mem SIZE        cap on the program's memory (default 2G)
+      --rw DIR          let the program write beneath DIR; repeatable
+      --precise         count instructions and branches exactly, by
+                        single-stepping (slow), so that they can be sampled
   -h, --help            show this help
 
 Each sample in the profile has two values: samples/count, and the events
@@ -88,6 +100,8 @@ type recordOptions struct {
 	mmapPages  int    // -m, 0 when not given
 	pid        int    // -p, 0 when not given
 	namedEvent bool   // -e was given
+	// vmf are the flags of --vm (record_vm.go).
+	vmf recordVMFlags
 }
 
 func parseRecordFlags(args []string) (*recordOptions, error) {
@@ -113,6 +127,7 @@ func parseRecordFlags(args []string) (*recordOptions, error) {
 		fs.StringVar(&o.pidText, n, "", "")
 	}
 	fs.BoolVar(&o.vm, "vm", false, "")
+	o.addVMFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -148,8 +163,8 @@ func (o *recordOptions) given(name string) bool {
 // validate checks the combination of flags and arguments and converts
 // the numbers.
 func (o *recordOptions) validate() error {
-	if o.vm {
-		return errors.New("--vm is not available yet: it needs the vpmu hypervisor, which comes with 'vpmu run'")
+	if err := o.validateVM(); err != nil {
+		return err
 	}
 	o.namedEvent = len(o.events) > 0
 	if o.given("c") && o.given("F") {
@@ -208,6 +223,9 @@ func runRecord(env *Env, args []string) int {
 	}
 	if err != nil {
 		return env.fail("record", err)
+	}
+	if o.vm {
+		return runRecordVM(env, o)
 	}
 	if env.Catalog == nil {
 		return env.fail("record", fmt.Errorf("no event catalog: %w", ErrNotWired))

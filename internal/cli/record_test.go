@@ -51,7 +51,6 @@ func TestParseRecordFlags(t *testing.T) {
 		{[]string{"-o", "", "prog"}, want{errUsage: "-o: empty file name"}},
 		{[]string{"-z", "prog"}, want{errUsage: "unknown flag -z"}},
 		{[]string{"-c"}, want{errUsage: "flag needs an argument: -c"}},
-		{[]string{"--vm", "prog"}, want{errSub: "--vm is not available yet"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

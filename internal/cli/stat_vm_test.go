@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/vpmu/vpmu/internal/testutil"
 )
 
@@ -233,10 +235,12 @@ func TestStatVMGuestlib(t *testing.T) {
 // TestDemo runs vpmu demo with the vpmu binary as the guest.
 func TestDemo(t *testing.T) {
 	bin := goBinary(t, "../../cmd/vpmu")
-	code, stdout, stderr := vpmuIn(t, "demo", "--guest-binary", bin, "--threads", "4")
+	prof := filepath.Join(t.TempDir(), "demo.pb.gz")
+	code, stdout, stderr := vpmuIn(t, "demo", "--guest-binary", bin, "--threads", "4", "-o", prof)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	checkDemoProfile(t, readProfile(t, prof), stdout, prof)
 	for k := 0; k < 4; k++ {
 		calls, _ := demoWork(k)
 		want := fmt.Sprintf("made %d system calls, counted %d;", calls, calls)
@@ -254,6 +258,36 @@ func TestDemo(t *testing.T) {
 	}
 	if code, stdout, _ := vpmuIn(t, "help"); code != 0 || strings.Contains(stdout, "__demo-guest") || !strings.Contains(stdout, "demo") {
 		t.Errorf("help lists the hidden command, or not the demo:\n%s", stdout)
+	}
+}
+
+// checkDemoProfile checks the profile vpmu demo wrote: task-clock
+// samples with VM labels, stacks through the workers' code with source
+// lines, and the output that says where the profile is.
+func checkDemoProfile(t *testing.T, p *profile.Profile, stdout, path string) {
+	t.Helper()
+	if len(p.SampleType) != 2 || p.SampleType[1].Type != "task-clock" || len(p.Sample) == 0 {
+		t.Fatalf("demo profile: sample types %v, %d samples", p.SampleType, len(p.Sample))
+	}
+	worker := 0
+	for _, s := range p.Sample {
+		if len(s.Label["vm"]) != 1 || len(s.NumLabel["tid"]) != 1 || len(s.NumLabel["vcpu"]) != 1 {
+			t.Fatalf("demo sample without VM labels: %v %v", s.Label, s.NumLabel)
+		}
+		for _, loc := range s.Location {
+			for _, l := range loc.Line {
+				if strings.HasSuffix(l.Function.Name, "cli.demoWorker") && l.Line > 0 && strings.HasSuffix(l.Function.Filename, "demo_guest.go") {
+					worker++
+				}
+			}
+		}
+	}
+	// The workers spin for tens of milliseconds each at 1000 Hz.
+	if worker < 10 {
+		t.Errorf("demo profile: %d of %d samples pass through cli.demoWorker with a line in demo_guest.go", worker, len(p.Sample))
+	}
+	if !strings.Contains(stdout, "go tool pprof -top "+path) {
+		t.Errorf("demo output does not say where the profile is:\n%s", stdout)
 	}
 }
 

@@ -50,7 +50,17 @@ const (
 	// PVLastError copies the text of the calling thread's last PV error
 	// into RSI (capacity RDX) and returns its length.
 	PVLastError = 8
+	// PVSetPeriod makes a counter sample with overflow signals: every
+	// RDX events (nanoseconds for task-clock and cpu-clock) of counter
+	// slot RSI, which must have been opened with PVOpenSignal, the VMM
+	// sends the calling thread signal R10 (0: SIGPROF), with si_code
+	// PVSignalCode and si_value = slot | overflows<<32. Period 0 stops
+	// it.
+	PVSetPeriod = 9
 )
+
+// PVSignalCode is the si_code of an overflow signal (PVSetPeriod).
+const PVSignalCode = 0x564d
 
 // PVOpen flags.
 const (
@@ -60,6 +70,10 @@ const (
 	// same counters, counted separately and summed by PVRead with
 	// PVReadInherited.
 	PVOpenInherit = 1 << 1
+	// PVOpenSignal lets the counters sample with overflow signals once
+	// PVSetPeriod gives them a period. (Flag 1<<2 is the vpmu
+	// hypervisor's precise mode.)
+	PVOpenSignal = 1 << 3
 )
 
 // PVRead flags.

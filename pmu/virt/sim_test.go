@@ -49,6 +49,11 @@ type world struct {
 	steps, migrations, switches, exits int
 	// check makes every step verify the VMM-side value of every thread.
 	check func(format string, args ...any)
+	// vmm, when set, runs whenever the VMM has control of a VCPU (in an
+	// exit, before its work); onReset before a counter is reset, with
+	// its truth still in place (overflow_test.go).
+	vmm     func(sv *simVCPU)
+	onReset func(ti, k int)
 }
 
 const vcpuBase = 0x7f0000000000
@@ -150,6 +155,9 @@ func (w *world) enter(sv *simVCPU) {
 // tallies, counter control calls, a thread switch.
 func (w *world) vmmWork(sv *simVCPU) {
 	phys := w.physOn(sv.pcpu)
+	if w.vmm != nil {
+		w.vmm(sv)
+	}
 	if sv.thread >= 0 {
 		st := w.threads[sv.thread]
 		if w.rng.IntN(2) == 0 { // a tallied event, such as a syscall
@@ -171,6 +179,9 @@ func (w *world) vmmWork(sv *simVCPU) {
 				mustNil(st.t.Disable(k, phys))
 				st.en[k] = false
 			case 2:
+				if w.onReset != nil {
+					w.onReset(sv.thread, k)
+				}
 				mustNil(st.t.Reset(k, phys))
 				st.truth[k] = 0
 			}

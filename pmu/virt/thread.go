@@ -14,6 +14,8 @@ import (
 type Thread struct {
 	page *ThreadPage
 	vcpu *VCPU // nil while not on a VCPU
+	// ovf is the sampling state of each counter slot (overflow.go).
+	ovf [MaxCounters]overflow
 }
 
 // NewThread initializes page as the state page of guest thread tid. self is
@@ -103,6 +105,7 @@ func (t *Thread) Open(i int, src int, event uint64, enabled bool, phys PhysFunc)
 	if src < 0 || src >= MaxSources {
 		return fmt.Errorf("virt: source %d out of range [0,%d)", src, MaxSources)
 	}
+	t.clearOverflow(i)
 	t.begin()
 	atomic.StoreUint32(&c.Source, uint32(src))
 	atomic.StoreUint64(&c.Event, event)
@@ -128,6 +131,7 @@ func (t *Thread) Close(i int) error {
 	if err != nil {
 		return err
 	}
+	t.clearOverflow(i)
 	t.begin()
 	atomic.StoreUint32(&c.Flags, 0)
 	atomic.StoreUint32(&c.Source, 0)
@@ -180,12 +184,15 @@ func (t *Thread) Reset(i int, phys PhysFunc) error {
 	if err != nil {
 		return err
 	}
+	// Thresholds crossed before the reset are overflows all the same.
+	t.CheckOverflow(i, phys)
 	t.begin()
 	atomic.StoreUint64(&c.Sum, 0)
 	if t.running(c) {
 		atomic.StoreUint64(&c.Start, t.phys(c.Source, phys))
 	}
 	t.end()
+	t.rebaseOverflow(i)
 	return nil
 }
 
