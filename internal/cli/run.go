@@ -6,12 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/vpmu/vpmu/hypervisor"
+	"github.com/vpmu/vpmu/pmu"
 )
 
-var runUsage = `Usage: vpmu run [--vcpus N] [--pcpus M] [--mem SIZE] [--rw DIR]... [--env K=V]... [--] PROG [ARGS...]
+var runUsage = `Usage: vpmu run [--vcpus N] [--pcpus M] [--mem SIZE] [--rw DIR]... [--env K=V]...
+                [--metrics ADDR [-e SPEC]... [--per-thread] [--metrics-linger DURATION]
+                [--vm-name NAME]] [--] PROG [ARGS...]
 
 Run the Linux x86-64 program PROG (a static or dynamic ELF executable) in
 the vpmu hypervisor, a VMM on /dev/kvm that runs it in guest ring 3 and
@@ -37,6 +41,33 @@ Flags:
       --env K=V     set K in the program's environment; --env K copies
                     K from vpmu's own; repeatable
   -h, --help        show this help
+
+Metrics (docs/metrics.md):
+
+      --metrics ADDR
+                    count the program with the virtual PMU and serve the
+                    counts as Prometheus metrics on http://ADDR/metrics
+                    while it runs (host:port; "127.0.0.1:0" picks a free
+                    port; the address is printed on stderr): per VM and
+                    per VCPU, and the VMM's own counts (VM exits by
+                    reason, sandbox refusals, calibration)
+  -e, --event SPEC  events to count, in perf's syntax; repeatable. Default:
+                    ` + strings.Join(vmDefaultEvents[:4], ",") + `,
+                    ` + strings.Join(vmDefaultEvents[4:], ",") + `
+                    (events the VM cannot count are served as not
+                    supported, with the reason, never as 0)
+      --per-thread  also one series per guest thread and event (tid and
+                    comm labels). Each thread adds 6 series per event; an
+                    exited thread's series stay 5 minutes with its final
+                    counts. Use it for programs with a bounded number of
+                    threads
+      --metrics-linger DURATION
+                    after the program ended, keep serving its final counts
+                    for DURATION (like 30s) so that Prometheus scrapes them
+                    once more; SIGINT or SIGTERM ends it early (default 0:
+                    stop when the program ends)
+      --vm-name NAME
+                    the vm label of the metrics (default: PROG's file name)
 
 The program's environment holds only PATH (` + defaultGuestPath + `),
 HOME and TERM (from vpmu's environment, when set) and what --env sets:
@@ -75,7 +106,12 @@ func runRun(env *Env, args []string) int {
 		fmt.Fprint(env.Stdout, runUsage)
 		return exitOK
 	}
-	if err != nil {
+	var se *pmu.SpecError
+	switch {
+	case errors.As(err, &se):
+		env.failSpec("run", err)
+		return exitRunFailed
+	case err != nil:
 		env.fail("run", err)
 		return exitRunFailed
 	}
@@ -92,12 +128,22 @@ func runRun(env *Env, args []string) int {
 		Stderr: env.Stderr,
 		Logger: newRunLogger(env.Stderr),
 	}
+	if o.metrics.addr != "" {
+		cfg.VPMU.Spec = o.metrics.spec
+	}
 	vm, err := hypervisor.New(cfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
 		return exitRunFailed
 	}
 	defer vm.Close()
+	var metrics *runMetrics
+	if o.metrics.addr != "" {
+		if metrics, err = startRunMetrics(env, &o.metrics, vm, o.argv[0]); err != nil {
+			fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
+			return exitRunFailed
+		}
+	}
 
 	// A write to vpmu's standard output or error whose reader went away
 	// ('vpmu run -- yes | head -1') must fail with EPIPE, which the VMM
@@ -129,6 +175,27 @@ func runRun(env *Env, args []string) int {
 	st, err := vm.Run(ctx, prog, o.argv)
 	cancel()
 	<-stopped
+	code = runResult(env, vm, st, err, got)
+	if metrics != nil {
+		// The reports are out; the final counts stay up for
+		// --metrics-linger, unless a signal killed the program (vpmu
+		// run then ends at once) or it never ran.
+		linger := o.metrics.linger
+		var crash *hypervisor.GuestCrash
+		if got != nil || err != nil && !errors.As(err, &crash) {
+			linger = 0
+		}
+		if merr := metrics.stop(linger, sigs); merr != nil {
+			fmt.Fprintf(env.Stderr, "vpmu run: %v\n", merr)
+		}
+	}
+	return code
+}
+
+// runResult reports how the program ended (refusals, a crash, a load
+// error, the signal that stopped vpmu) and returns vpmu run's exit
+// status.
+func runResult(env *Env, vm *hypervisor.VM, st hypervisor.ExitStatus, err error, got os.Signal) int {
 	reportDenials(env.Stderr, vm.Stats().Denials)
 	var crash *hypervisor.GuestCrash
 	var le *hypervisor.LoadError

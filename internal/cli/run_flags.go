@@ -25,6 +25,9 @@ type runOptions struct {
 	env          stringList
 	// argv is the program and its arguments, as given.
 	argv []string
+	// metrics are the --metrics flags; metrics.addr is empty without
+	// --metrics.
+	metrics runMetricsOptions
 }
 
 func parseRunFlags(args []string) (*runOptions, error) {
@@ -36,7 +39,11 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.StringVar(&memText, "mem", "2G", "")
 	fs.Var(&o.rw, "rw", "")
 	fs.Var(&o.env, "env", "")
+	o.metrics.addFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := o.metrics.validate(fs); err != nil {
 		return nil, err
 	}
 	o.argv = fs.Args()

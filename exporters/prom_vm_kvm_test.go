@@ -1,0 +1,224 @@
+package exporters
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/vpmu/vpmu/hypervisor"
+	"github.com/vpmu/vpmu/internal/testutil"
+	"github.com/vpmu/vpmu/pmu"
+)
+
+// vmGuest compiles testdata/vmguest.c without a C library into the
+// test's temporary directory, skipping without KVM or gcc. The binary is
+// named vmguest, which is its threads' comm in the VM.
+func vmGuest(t testing.TB) string {
+	t.Helper()
+	testutil.MustHaveKVM(t)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skipf("skipping: gcc not found: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "vmguest")
+	args := []string{"-static", "-nostdlib", "-fno-builtin", "-fno-stack-protector", "-O2", "-o", out, filepath.Join("testdata", "vmguest.c")}
+	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %v: %v\n%s", args, err, b)
+	}
+	return out
+}
+
+// lockedWriter is an io.Writer safe for the VCPUs' concurrent writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// newVM creates a VM counting spec; it is closed at the end of the test.
+func newVM(t testing.TB, spec string, vcpus int, stdin io.Reader, stdout io.Writer) *hypervisor.VM {
+	t.Helper()
+	vm, err := hypervisor.New(hypervisor.Config{
+		VCPUs: vcpus, PCPUs: 1, MemBytes: 64 << 20,
+		Stdin: stdin, Stdout: &lockedWriter{w: stdout}, Stderr: &lockedWriter{w: io.Discard},
+		VPMU: hypervisor.VPMUConfig{Spec: pmu.MustParseSpec(spec)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vm.Close() })
+	return vm
+}
+
+// goldenVMSpec has only events whose counts in the tally guest are known
+// exactly, and two the VM cannot count.
+const goldenVMSpec = "syscalls,page-faults,cpu-migrations,signals,pv-calls,minor-faults,alignment-faults"
+
+// goldenEventFamilies and goldenVMMFamilies are the families whose
+// values are exact for the tally guest on one VCPU: no guest time, no
+// scheduling-dependent count.
+var (
+	goldenEventFamilies = []string{promEvents, promEventsRaw, promRatio, promUp, promNotSupported}
+	goldenVMMFamilies   = []string{promVMDenials, promVMFirstDenial, promVMThreads, promVMThreadsCreated, promVMMemLimit}
+)
+
+// TestVMGolden runs the tally guest on one VCPU and compares the exact
+// families of the VM target, per thread, after the program ended, with
+// testdata/prom_vm.golden: per-thread system calls 6, 101, 201, 301,
+// totals and VCPU 0 609, the two refusals, every row final (exited), the
+// two events the VM cannot count with their reasons. It also lints every
+// family of the real VM.
+func TestVMGolden(t *testing.T) {
+	prog := vmGuest(t)
+	vm := newVM(t, goldenVMSpec, 1, nil, io.Discard)
+	vt, err := NewVMTarget(vm, VMOptions{Name: "tally", PerThread: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCollector(t, vt)
+	vmm := vt.VMMCollector()
+	scrape(t, c) // before the program runs: zero counts, no threads
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if st, err := vm.Run(ctx, prog, []string{prog, "tally"}); err != nil || st.Int() != 0 {
+		t.Fatalf("guest: %v, %v", st, err)
+	}
+	for name, coll := range map[string]prometheus.Collector{"events": c, "vmm": vmm} {
+		problems, err := promtestutil.CollectAndLint(coll)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: lint: %s: %s", name, p.Metric, p.Text)
+		}
+	}
+	path := filepath.Join("testdata", "prom_vm.golden")
+	if *update {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(c, vmm)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		for _, mf := range mfs {
+			if slices.Contains(goldenEventFamilies, mf.GetName()) || slices.Contains(goldenVMMFamilies, mf.GetName()) {
+				expfmt.MetricFamilyToText(&b, mf)
+			}
+		}
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update -run TestVMGolden to create it)", err)
+	}
+	for _, g := range []struct {
+		c        prometheus.Collector
+		families []string
+	}{{c, goldenEventFamilies}, {vmm, goldenVMMFamilies}} {
+		if err := promtestutil.CollectAndCompare(g.c, bytes.NewReader(want), g.families...); err != nil {
+			t.Errorf("%v\n(go test -update -run TestVMGolden rewrites %s)", err, path)
+		}
+	}
+}
+
+// blockGuest runs "vmguest block n" in a VM counting spec until the
+// test ends, and returns it once the guest said ready, with a function
+// that asks the guest for one round of work (1000 system calls) and
+// waits until it is done.
+func blockGuest(t testing.TB, spec string, n int) (vm *hypervisor.VM, work func()) {
+	t.Helper()
+	prog := vmGuest(t)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	vm = newVM(t, spec, 2, inR, outW)
+	done := make(chan error, 1)
+	go func() {
+		st, err := vm.Run(context.Background(), prog, []string{prog, "block", strconv.Itoa(n)})
+		if err == nil && st.Int() != 0 {
+			err = &exec.ExitError{}
+		}
+		outW.Close()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		inW.Close() // end of input: the guest exits
+		if err := <-done; err != nil {
+			t.Errorf("guest: %v", err)
+		}
+	})
+	lines := bufio.NewReader(outR)
+	expect := func(want string) {
+		line, err := lines.ReadString('\n')
+		if err != nil || line != want+"\n" {
+			t.Fatalf("guest said %q (%v), want %q", line, err, want)
+		}
+	}
+	expect("ready")
+	return vm, func() {
+		if _, err := io.WriteString(inW, "go\n"); err != nil {
+			t.Fatal(err)
+		}
+		expect("ok")
+	}
+}
+
+// TestVMTargetLive scrapes a running guest twice around a round of work:
+// its system calls and guest time grow, its 8 blocked threads have
+// series, and no series is final while it runs.
+func TestVMTargetLive(t *testing.T) {
+	vm, work := blockGuest(t, "syscalls,task-clock", 8)
+	vt, err := NewVMTarget(vm, VMOptions{Name: "live", PerThread: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCollector(t, vt)
+	s1 := series(t, c, vt.VMMCollector())
+	work()
+	s2 := series(t, c, vt.VMMCollector())
+	for _, k := range []string{
+		`vpmu_events_total{event="syscalls",target="vm",vm="live"}`,
+		`vpmu_events_total{event="task-clock",target="vm",vm="live"}`,
+		`vpmu_events_total{comm="vmguest",event="syscalls",target="vm",tid="1000",vm="live"}`,
+	} {
+		if !(s2[k] > s1[k]) {
+			t.Errorf("%s: %v then %v, want it to grow", k, s1[k], s2[k])
+		}
+	}
+	if d := s2[`vpmu_events_total{event="syscalls",target="vm",vm="live"}`] - s1[`vpmu_events_total{event="syscalls",target="vm",vm="live"}`]; d < 1000 {
+		t.Errorf("%v more system calls, want at least the 1000 getpid calls", d)
+	}
+	if got := len(withPrefix(s2, `vpmu_event_up{comm="vmguest",event="syscalls",target="vm",tid=`)); got != 9 {
+		t.Errorf("%d threads with series, want 9", got)
+	}
+	if got := s2[`vpmu_vm_threads{target="vm",vm="live"}`]; got != 9 {
+		t.Errorf("vpmu_vm_threads %v, want 9", got)
+	}
+	for _, k := range withPrefix(s2, promUp) {
+		if s2[k] != 1 {
+			t.Errorf("%s = %v while the guest runs", k, s2[k])
+		}
+	}
+}
