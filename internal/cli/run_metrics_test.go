@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,7 +56,13 @@ func startMetricsRun(t *testing.T, args ...string) *metricsRun {
 		stdout:          bufio.NewReader(outR),
 	}
 	env := &Env{Stdin: inR, Stdout: outW, Stderr: r.stderr,
-		Notify:     func(c chan<- os.Signal, _ ...os.Signal) { r.sigs <- c },
+		// vpmu run also notifies SIGPIPE (for the program's broken
+		// pipes); the test's signals go to the SIGINT channel.
+		Notify: func(c chan<- os.Signal, sigs ...os.Signal) {
+			if slices.Contains(sigs, os.Interrupt) {
+				r.sigs <- c
+			}
+		},
 		StopNotify: func(chan<- os.Signal) {},
 	}
 	go func() {
