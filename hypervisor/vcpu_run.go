@@ -36,6 +36,7 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		if errors.Is(err, kvm.ErrInterrupted) {
 			hooks.AfterRun(v.id, kvm.ExitIntr)
 			v.pmuInterrupted(t)
+			v.dropStaleImmediateExit()
 			continue
 		}
 		if err != nil {
@@ -65,6 +66,19 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 			v.crash(t, &GuestCrash{Kind: d.kind, Exit: exit, Regs: regs, Detail: d.detail})
 			return SwitchExited, true
 		}
+	}
+}
+
+// dropStaleImmediateExit clears immediate_exit after an interrupted run
+// when no kick is pending. requestKick sets the kick's reason before
+// immediate_exit, so handleKicks may take the reason before the kicker
+// sets immediate_exit: left set, it would fail every later KVM_RUN at
+// once with no kick to handle, a livelock of interrupted exits. A kick
+// that comes after the load sets its reason, which the top of runThread
+// sees before the next run.
+func (v *vcpu) dropStaleImmediateExit() {
+	if v.kick.Load() == 0 {
+		v.k.RequestImmediateExit(false)
 	}
 }
 
