@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,4 +109,45 @@ func BenchmarkVPMUReadInVM(b *testing.B) {
 	}
 	b.ReportMetric(direct/float64(b.N), "ns/direct-read")
 	b.ReportMetric(pv/float64(b.N), "ns/pv-read")
+}
+
+// countSink counts samples and drops them.
+type countSink struct{ n atomic.Uint64 }
+
+func (c *countSink) Sample(*Sample) { c.n.Add(1) }
+
+// BenchmarkVPMUSampling is the overhead of sampling in the VM: the
+// compute-bound loop of BenchmarkComputeLoop with the virtual PMU
+// counting and not sampling, then sampling task-clock at 1000 Hz of guest
+// time, with and without frame-pointer stacks. The ratio of the ns/iter
+// is the sampling overhead; samples/s checks the rate.
+func BenchmarkVPMUSampling(b *testing.B) {
+	const iters = 200_000_000
+	taskClock := pmu.MustParseSpec("task-clock").Events()[0]
+	for _, mode := range []struct {
+		name string
+		sc   SamplingConfig
+	}{
+		{"off", SamplingConfig{}},
+		{"1kHz", SamplingConfig{Event: taskClock, Freq: 1000}},
+		{"1kHz-stacks", SamplingConfig{Event: taskClock, Freq: 1000, Stacks: true}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			sink := &countSink{}
+			cfg := Config{VCPUs: 1}
+			cfg.VPMU.Spec = pmu.MustParseSpec("task-clock")
+			if mode.sc.Event != (pmu.Event{}) {
+				mode.sc.Sink = sink
+				cfg.VPMU.Sampling = mode.sc
+			}
+			start := time.Now()
+			benchGuest(b, cfg, "loop", iters, "ns/iter")
+			if mode.sc.Event != (pmu.Event{}) {
+				if sink.n.Load() == 0 {
+					b.Fatal("no samples")
+				}
+				b.ReportMetric(float64(sink.n.Load())/time.Since(start).Seconds(), "samples/s")
+			}
+		})
+	}
 }
