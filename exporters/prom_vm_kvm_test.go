@@ -29,16 +29,7 @@ import (
 func vmGuest(t testing.TB) string {
 	t.Helper()
 	testutil.MustHaveKVM(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skipf("skipping: gcc not found: %v", err)
-	}
-	out := filepath.Join(t.TempDir(), "vmguest")
-	args := []string{"-static", "-nostdlib", "-fno-builtin", "-fno-stack-protector", "-O2", "-o", out, filepath.Join("testdata", "vmguest.c")}
-	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc %v: %v\n%s", args, err, b)
-	}
-	return out
+	return testutil.BuildNoLibc(t, filepath.Join("testdata", "vmguest.c"), "vmguest")
 }
 
 // lockedWriter is an io.Writer safe for the VCPUs' concurrent writes.

@@ -1,7 +1,6 @@
 package hypervisor
 
 import (
-	"context"
 	"debug/elf"
 	"fmt"
 	"os/exec"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/vpmu/vpmu/internal/testutil"
 	"github.com/vpmu/vpmu/pmu"
@@ -58,21 +56,9 @@ func sampled(t *testing.T, cfg Config, spec string, sc SamplingConfig, prog stri
 	sc.Sink = sink
 	cfg.VPMU.Sampling = sc
 	cfg.VPMU.Spec = pmu.MustParseSpec(spec)
-	var stdout, stderr bytesBuffer
-	cfg.Stdout, cfg.Stderr = &stdout, &stderr
-	vm, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := vm.Run(ctx, prog, append([]string{prog}, args...))
-	if err != nil || st.Int() != 0 {
-		t.Fatalf("guest: %v %v\n%s", st, err, stderr.String())
-	}
+	vm, r, _ := runToSuccess(t, cfg, prog, args...)
 	return sampledRun{counts: vm.VPMU().Counts(), sink: sink, stats: vm.VPMU().SamplingStats(),
-		ticks: vm.pmu.samp.period, stdout: stdout.String()}
+		ticks: vm.pmu.samp.period, stdout: r.stdout}
 }
 
 // buildDynamicC compiles testdata/name.c as a dynamic executable.

@@ -69,13 +69,22 @@ func runCounted(t *testing.T, cfg Config, spec string, prog string, args ...stri
 	o := newOracle()
 	cfg.Hooks = o
 	cfg.VPMU.Spec = pmu.MustParseSpec(spec)
+	vm, r, elapsed := runToSuccess(t, cfg, prog, args...)
+	return r, vm.VPMU().Counts(), o, elapsed
+}
+
+// runToSuccess runs prog in a new VM with cfg, its output captured, and
+// fails the test unless the program exits 0. It returns the VM, which
+// the test's cleanup closes, for what the run left behind.
+func runToSuccess(t *testing.T, cfg Config, prog string, args ...string) (*VM, guestResult, time.Duration) {
+	t.Helper()
 	var stdout, stderr bytesBuffer
 	cfg.Stdout, cfg.Stderr = &stdout, &stderr
 	vm, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer vm.Close()
+	t.Cleanup(func() { vm.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -85,7 +94,7 @@ func runCounted(t *testing.T, cfg Config, spec string, prog string, args ...stri
 	if err != nil || st.Int() != 0 {
 		t.Fatalf("guest: %v %v\n%s", st, err, r.stderr)
 	}
-	return r, vm.VPMU().Counts(), o, elapsed
+	return vm, r, elapsed
 }
 
 // eventIndex returns the position of an event in the counts.

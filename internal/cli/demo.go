@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,18 +117,8 @@ func demo(env *Env, o demoOptions) error {
 	defer vm.Close()
 	fmt.Fprintf(env.Stdout, "vpmu demo: %d worker threads of a Go program (this vpmu binary, as the guest) on %s sharing %s (%s host).\n\n",
 		o.threads, plural(o.vcpus, "VCPU"), plural(o.pcpus, "PCPU slot"), vm.Host().Kind)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := env.signalContext(os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	env.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer env.StopNotify(sigs)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	start := env.Now()
 	if err := prof.start(vm, start); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -127,4 +128,24 @@ func processAlive(pid int) bool {
 		return false
 	}
 	return true // EPERM: it exists but belongs to another user
+}
+
+// signalContext returns a context that is cancelled when one of sigs
+// arrives (through env.Notify), and the function that cancels it and
+// stops the notification.
+func (env *Env) signalContext(sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	env.Notify(ch, sigs...)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		env.StopNotify(ch)
+		cancel()
+	}
 }

@@ -218,24 +218,7 @@ func TestExporterServesBusyProcess(t *testing.T) {
 	if counted == unsupported || unsupported && (cycUp != 0 || !why) {
 		t.Errorf("cycles: counted %v, up %v, not_supported %v, info %v: want either a count or not_supported with the reason", counted, cycUp, unsupported, why)
 	}
-	for _, name := range []string{"vpmu_build_info", "vpmu_scrape_duration_seconds", "vpmu_scrape_errors_total", "go_goroutines", "process_open_fds"} {
-		if last[name] == nil {
-			t.Errorf("no %s family", name)
-		}
-	}
-	var own []*dto.MetricFamily
-	for name, mf := range last {
-		if strings.HasPrefix(name, "vpmu_") {
-			own = append(own, mf)
-		}
-	}
-	problems, err := promlint.NewWithMetricFamilies(own).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("lint: %s: %s", p.Metric, p.Text)
-	}
+	checkFamilies(t, last, "vpmu_build_info", "vpmu_scrape_duration_seconds", "vpmu_scrape_errors_total", "go_goroutines", "process_open_fds")
 
 	resp, err := httpGet(e.url + "/")
 	if err != nil {
@@ -287,4 +270,28 @@ func TestExporterOpenError(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, exitError)
 	}
 	wantLines(t, stderr.String(), `^vpmu exporter: --listen 256\.0\.0\.1:1: `)
+}
+
+// checkFamilies checks that a scrape has the families names and that
+// vpmu's own families pass client_golang's lint.
+func checkFamilies(t *testing.T, scrape map[string]*dto.MetricFamily, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if scrape[name] == nil {
+			t.Errorf("no %s family", name)
+		}
+	}
+	var own []*dto.MetricFamily
+	for name, mf := range scrape {
+		if strings.HasPrefix(name, "vpmu_") {
+			own = append(own, mf)
+		}
+	}
+	problems, err := promlint.NewWithMetricFamilies(own).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
 }

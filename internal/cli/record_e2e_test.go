@@ -45,6 +45,36 @@ type e2e struct {
 	dir, vpmu, goTool string
 }
 
+// buildHotC compiles testdata/record/NAME.c with frame pointers and
+// line tables, skipping without gcc, and returns the binary and its hot
+// functions.
+func (e *e2e) buildHotC(t *testing.T, name string) (string, hotFuncs) {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skipf("skipping: gcc not installed: %v", err)
+	}
+	src, err := filepath.Abs("testdata/record/" + name + ".c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(e.dir, name)
+	e.run(t, "", "gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, src)
+	return bin, hotFuncs{heavy: "heavy", light: "light", caller: "main", file: name + ".c", src: src}
+}
+
+// buildHotGo builds testdata/record/hotgo and returns the binary and its
+// hot functions.
+func (e *e2e) buildHotGo(t *testing.T) (string, hotFuncs) {
+	t.Helper()
+	src, err := filepath.Abs("testdata/record/hotgo/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(e.dir, "hotgo")
+	e.run(t, "", e.goTool, "build", "-o", bin, "./testdata/record/hotgo")
+	return bin, hotFuncs{heavy: "main.heavy", light: "main.light", caller: "main.main", file: "hotgo/main.go", src: src}
+}
+
 func TestRecordEndToEnd(t *testing.T) {
 	testutil.MustHavePerfEvent(t)
 	e := &e2e{dir: t.TempDir(), goTool: goTool(t)}
@@ -52,27 +82,12 @@ func TestRecordEndToEnd(t *testing.T) {
 	e.run(t, "", e.goTool, "build", "-o", e.vpmu, "github.com/vpmu/vpmu/cmd/vpmu")
 
 	t.Run("C", func(t *testing.T) {
-		if _, err := exec.LookPath("gcc"); err != nil {
-			t.Skipf("skipping: gcc not installed: %v", err)
-		}
-		src, err := filepath.Abs("testdata/record/hot.c")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(e.dir, "hot")
-		e.run(t, "", "gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, src)
-		fn := hotFuncs{heavy: "heavy", light: "light", caller: "main", file: "hot.c", src: src}
+		bin, fn := e.buildHotC(t, "hot")
 		e.checkProgram(t, bin, fn, false)
 		e.checkProgram(t, bin, fn, true)
 	})
 	t.Run("Go", func(t *testing.T) {
-		src, err := filepath.Abs("testdata/record/hotgo/main.go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(e.dir, "hotgo")
-		e.run(t, "", e.goTool, "build", "-o", bin, "./testdata/record/hotgo")
-		fn := hotFuncs{heavy: "main.heavy", light: "main.light", caller: "main.main", file: "hotgo/main.go", src: src}
+		bin, fn := e.buildHotGo(t)
 		e.checkProgram(t, bin, fn, true)
 		t.Run("attach", func(t *testing.T) { e.checkAttach(t, bin, fn) })
 		t.Run("unprivileged", func(t *testing.T) { e.checkUnprivileged(t, bin, fn) })

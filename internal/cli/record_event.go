@@ -30,13 +30,19 @@ const (
 // Each -e is parsed on its own so that an error points into the flag the
 // user wrote.
 func (o *recordOptions) event(c Catalog) (pmu.Event, error) {
+	return o.oneEvent(defaultRecordEvent, c.ParseSpec)
+}
+
+// oneEvent parses each -e (or def without one) with parse and checks that
+// they name exactly one event.
+func (o *recordOptions) oneEvent(def string, parse func(string) (pmu.Spec, error)) (pmu.Event, error) {
 	texts := o.events
 	if len(texts) == 0 {
-		texts = stringList{defaultRecordEvent}
+		texts = stringList{def}
 	}
 	var evs []pmu.Event
 	for _, t := range texts {
-		s, err := c.ParseSpec(t)
+		s, err := parse(t)
 		if err != nil {
 			return pmu.Event{}, err
 		}

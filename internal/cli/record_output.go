@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/vpmu/vpmu/pmu"
 	"github.com/vpmu/vpmu/profiler"
 	"github.com/vpmu/vpmu/profiler/symbolize"
@@ -81,9 +83,15 @@ func (r *recorder) write(b *profiler.Builder, ss profiler.PerfStreamStats, elaps
 	if ss.CorruptRings > 0 {
 		p.Comments = append(p.Comments, fmt.Sprintf("corrupt ring buffer: records skipped %d times", ss.CorruptRings))
 	}
-	out, err := r.env.Create(r.opts.output)
+	return writeProfile(r.env, r.opts, p)
+}
+
+// writeProfile writes p to the -o file of opts and returns the file's
+// size.
+func writeProfile(env *Env, opts *recordOptions, p *profile.Profile) (int64, error) {
+	out, err := env.Create(opts.output)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", r.opts.flag("o"), err)
+		return 0, fmt.Errorf("%s: %w", opts.flag("o"), err)
 	}
 	cw := &countWriter{w: out}
 	err = p.Write(cw)
@@ -91,15 +99,14 @@ func (r *recorder) write(b *profiler.Builder, ss profiler.PerfStreamStats, elaps
 		err = cerr
 	}
 	if err != nil {
-		return cw.n, fmt.Errorf("write %s: %w", r.opts.output, err)
+		return cw.n, fmt.Errorf("write %s: %w", opts.output, err)
 	}
 	return cw.n, nil
 }
 
-// summary prints what was recorded, in the spirit of perf record's last
-// lines, and what to run next.
-func (r *recorder) summary(b *profiler.Builder, st profiler.RecordStats, ss profiler.PerfStreamStats, size int64) {
-	w := r.env.Stderr
+// printWarnings prints the profile builder's first warnings; the
+// profile's comments hold them all.
+func printWarnings(w io.Writer, b *profiler.Builder) {
 	for i, warn := range b.Warnings() {
 		if i == maxPrintedWarnings {
 			fmt.Fprintf(w, "vpmu record: ... and %d more warnings (in the profile's comments)\n", len(b.Warnings())-i)
@@ -107,6 +114,13 @@ func (r *recorder) summary(b *profiler.Builder, st profiler.RecordStats, ss prof
 		}
 		fmt.Fprintf(w, "vpmu record: warning: %s\n", warn)
 	}
+}
+
+// summary prints what was recorded, in the spirit of perf record's last
+// lines, and what to run next.
+func (r *recorder) summary(b *profiler.Builder, st profiler.RecordStats, ss profiler.PerfStreamStats, size int64) {
+	w := r.env.Stderr
+	printWarnings(w, b)
 	if st.Lost > 0 {
 		fmt.Fprintf(w, "vpmu record: %d samples lost: the ring buffer was full; use a larger %s or a lower %s\n", st.Lost, r.opts.flag("m"), r.opts.flag("F"))
 	}
@@ -116,11 +130,7 @@ func (r *recorder) summary(b *profiler.Builder, st profiler.RecordStats, ss prof
 	if ss.CorruptRings > 0 {
 		fmt.Fprintf(w, "vpmu record: %d corrupt ring buffer reads; records were skipped\n", ss.CorruptRings)
 	}
-	unit := "events"
-	if profiler.EventUnit(r.event.String()) == "nanoseconds" {
-		unit = "ns"
-	}
-	rate := fmt.Sprintf("every %d %s", r.cfg.Period, unit)
+	rate := fmt.Sprintf("every %d %s", r.cfg.Period, unitWord(r.event))
 	if r.cfg.Freq > 0 {
 		rate = fmt.Sprintf("%d Hz", r.cfg.Freq)
 	}

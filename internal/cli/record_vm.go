@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"syscall"
 
 	"github.com/vpmu/vpmu/hypervisor"
@@ -97,27 +96,7 @@ func (o *recordOptions) validateVM() error {
 
 // vmEvent resolves -e for --vm (default task-clock) to one event.
 func (o *recordOptions) vmEvent() (pmu.Event, error) {
-	texts := o.events
-	if len(texts) == 0 {
-		texts = stringList{defaultVMRecordEvent}
-	}
-	var evs []pmu.Event
-	for _, t := range texts {
-		s, err := pmu.ParseSpec(t, nil)
-		if err != nil {
-			return pmu.Event{}, err
-		}
-		evs = append(evs, s.Events()...)
-	}
-	if len(evs) != 1 {
-		names := make([]string, len(evs))
-		for i, e := range evs {
-			names[i] = e.String()
-		}
-		return pmu.Event{}, usagef("%s: vpmu record samples one event per run, got %d (%s): record each event in its own run",
-			o.flag("e"), len(evs), strings.Join(names, ", "))
-	}
-	return evs[0], nil
+	return o.oneEvent(defaultVMRecordEvent, func(t string) (pmu.Spec, error) { return pmu.ParseSpec(t, nil) })
 }
 
 // vmRate returns the sampling period or frequency of --vm.
@@ -175,7 +154,7 @@ func (r *vmRecorder) run() (int, error) {
 	vm, err := hypervisor.New(hypervisor.Config{
 		VCPUs: o.vmf.vcpus, PCPUs: o.vmf.pcpus, MemBytes: o.vmf.memBytes, RWDirs: o.vmf.rw,
 		Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr, Env: os.Environ(),
-		Logger: newRecordLogger(env.Stderr),
+		Logger: newVMMLogger(env.Stderr, "record"),
 		VPMU: hypervisor.VPMUConfig{Precise: o.vmf.precise, Sampling: hypervisor.SamplingConfig{
 			Event: r.event, Period: r.period, Freq: r.freq, Stacks: o.callGraph, Sink: stream}},
 	})
@@ -201,18 +180,8 @@ func (r *vmRecorder) run() (int, error) {
 		return 0, err
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := env.signalContext(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	env.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer env.StopNotify(sigs)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	type recorded struct {
 		st  profiler.RecordStats
 		err error

@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vpmu/vpmu/hypervisor"
@@ -51,31 +47,13 @@ func (r *vmRecorder) write(b *profiler.Builder, ss hypervisor.SamplingStats, ela
 		}
 		p.Comments = append(p.Comments, fmt.Sprintf("stack walks: %d frames; ended by %s", ss.Frames, strings.Join(ends, ", ")))
 	}
-	out, err := r.env.Create(r.opts.output)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", r.opts.flag("o"), err)
-	}
-	cw := &countWriter{w: out}
-	err = p.Write(cw)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return cw.n, fmt.Errorf("write %s: %w", r.opts.output, err)
-	}
-	return cw.n, nil
+	return writeProfile(r.env, r.opts, p)
 }
 
 // summary prints what was recorded, as native vpmu record does.
 func (r *vmRecorder) summary(b *profiler.Builder, st profiler.RecordStats, vs profiler.VMStreamStats, size int64) {
 	w, o := r.env.Stderr, r.opts
-	for i, warn := range b.Warnings() {
-		if i == maxPrintedWarnings {
-			fmt.Fprintf(w, "vpmu record: ... and %d more warnings (in the profile's comments)\n", len(b.Warnings())-i)
-			break
-		}
-		fmt.Fprintf(w, "vpmu record: warning: %s\n", warn)
-	}
+	printWarnings(w, b)
 	if vs.Lost > 0 {
 		fmt.Fprintf(w, "vpmu record: %d samples lost: the profile builder fell behind; use a lower %s\n", vs.Lost, o.flag("F"))
 	}
@@ -87,48 +65,3 @@ func (r *vmRecorder) summary(b *profiler.Builder, st profiler.RecordStats, vs pr
 		st.Samples, r.event, rate, vs.Lost, o.output, byteSize(size))
 	fmt.Fprintf(w, "[ vpmu record: view with: go tool pprof -top %s ]\n", o.output)
 }
-
-// recordLogHandler prints the VMM's warnings (sandbox refusals,
-// unimplemented system calls) as "vpmu record: ..." lines.
-type recordLogHandler struct {
-	mu    *sync.Mutex
-	w     io.Writer
-	attrs []slog.Attr
-}
-
-// newRecordLogger returns the VMM's logger for vpmu record --vm.
-func newRecordLogger(w io.Writer) *slog.Logger {
-	return slog.New(&recordLogHandler{mu: &sync.Mutex{}, w: w})
-}
-
-func (h *recordLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (h *recordLogHandler) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "guest crashed" {
-		return nil // reported with the run's error
-	}
-	var b strings.Builder
-	b.WriteString("vpmu record: ")
-	b.WriteString(r.Message)
-	add := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	}
-	for _, a := range h.attrs {
-		add(a)
-	}
-	r.Attrs(add)
-	b.WriteByte('\n')
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := io.WriteString(h.w, b.String())
-	return err
-}
-
-func (h *recordLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	c := *h
-	c.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
-	return &c
-}
-
-func (h *recordLogHandler) WithGroup(string) slog.Handler { return h }

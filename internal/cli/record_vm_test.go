@@ -86,15 +86,6 @@ func TestRecordVMEvents(t *testing.T) {
 func TestRecordVMEndToEnd(t *testing.T) {
 	testutil.MustHaveKVM(t)
 	e := &e2e{dir: t.TempDir(), goTool: goTool(t)}
-	build := func(t *testing.T, name string) (string, string) {
-		src, err := filepath.Abs("testdata/record/" + name + ".c")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(e.dir, name)
-		e.run(t, "", "gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-inline", "-o", bin, src)
-		return bin, src
-	}
 	record := func(t *testing.T, args ...string) (*profile.Profile, string) {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), "prof.pb.gz")
@@ -107,8 +98,7 @@ func TestRecordVMEndToEnd(t *testing.T) {
 		return readProfile(t, out), out
 	}
 	t.Run("C task-clock", func(t *testing.T) {
-		bin, src := build(t, "hot")
-		fn := hotFuncs{heavy: "heavy", light: "light", caller: "main", file: "hot.c", src: src}
+		bin, fn := e.buildHotC(t, "hot")
 		for _, g := range []bool{false, true} {
 			args := []string{"-F", "2000", "--", bin, "12000"}
 			if g {
@@ -122,8 +112,7 @@ func TestRecordVMEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("C syscalls", func(t *testing.T) {
-		bin, src := build(t, "hotsys")
-		fn := hotFuncs{heavy: "heavy", light: "light", caller: "main", file: "hotsys.c", src: src}
+		bin, fn := e.buildHotC(t, "hotsys")
 		p, out := record(t, "-g", "-e", "syscalls", "-c", "7", "--", bin, "1000")
 		e.checkTop(t, out, fn)
 		checkLines(t, p, fn)
@@ -137,13 +126,7 @@ func TestRecordVMEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("Go task-clock", func(t *testing.T) {
-		src, err := filepath.Abs("testdata/record/hotgo/main.go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin := filepath.Join(e.dir, "hotgo")
-		e.run(t, "", e.goTool, "build", "-o", bin, "./testdata/record/hotgo")
-		fn := hotFuncs{heavy: "main.heavy", light: "main.light", caller: "main.main", file: "hotgo/main.go", src: src}
+		bin, fn := e.buildHotGo(t)
 		p, out := record(t, "-g", "-F", "2000", "--", bin, "12000")
 		e.checkTimeTop(t, p, out, fn)
 		checkLines(t, p, fn)

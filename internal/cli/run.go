@@ -126,7 +126,7 @@ func runRun(env *Env, args []string) int {
 		Stdin:  env.Stdin,
 		Stdout: env.Stdout,
 		Stderr: env.Stderr,
-		Logger: newRunLogger(env.Stderr),
+		Logger: newVMMLogger(env.Stderr, "run"),
 	}
 	if o.metrics.addr != "" {
 		cfg.VPMU.Spec = o.metrics.spec

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vpmu/vpmu/internal/testutil"
@@ -25,16 +22,7 @@ import (
 func metricsGuest(t *testing.T) string {
 	t.Helper()
 	testutil.MustHaveKVM(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skipf("skipping: gcc not found: %v", err)
-	}
-	out := filepath.Join(t.TempDir(), "vmguest")
-	args := []string{"-static", "-nostdlib", "-fno-builtin", "-fno-stack-protector", "-O2", "-o", out, "../../exporters/testdata/vmguest.c"}
-	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc %v: %v\n%s", args, err, b)
-	}
-	return out
+	return testutil.BuildNoLibc(t, "../../exporters/testdata/vmguest.c", "vmguest")
 }
 
 // metricsRun is vpmu run --metrics running in-process.
@@ -166,24 +154,7 @@ func TestRunMetricsScrape(t *testing.T) {
 		"message": "the VMM handles guest page faults without telling minor from major; count page-faults"}); !ok {
 		t.Error("minor-faults is not reported as not supported with its reason")
 	}
-	for _, name := range []string{"vpmu_build_info", "vpmu_scrape_duration_seconds", "vpmu_vm_exits_total", "vpmu_vm_entry_cost_seconds", "go_goroutines", "process_open_fds"} {
-		if second[name] == nil {
-			t.Errorf("no %s family", name)
-		}
-	}
-	var own []*dto.MetricFamily
-	for name, mf := range second {
-		if strings.HasPrefix(name, "vpmu_") {
-			own = append(own, mf)
-		}
-	}
-	problems, err := promlint.NewWithMetricFamilies(own).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("lint: %s: %s", p.Metric, p.Text)
-	}
+	checkFamilies(t, second, "vpmu_build_info", "vpmu_scrape_duration_seconds", "vpmu_vm_exits_total", "vpmu_vm_entry_cost_seconds", "go_goroutines", "process_open_fds")
 
 	// End of input: the guest exits, and the final counts stay up.
 	r.stdin.Close()

@@ -15,27 +15,31 @@ import (
 // VMM's warnings (sandbox refusals, unimplemented system calls) as they
 // happen, a summary of repeated refusals, and crash reports.
 
-// runLogHandler prints the VMM's warnings and errors as
-// "vpmu run: message key=value ...". The VMM's own "guest crashed"
-// record is left out: vpmu run prints the crash report itself.
-type runLogHandler struct {
-	mu    *sync.Mutex
-	w     io.Writer
-	attrs []slog.Attr
+// vmmLogHandler prints the VMM's warnings and errors (sandbox refusals,
+// unimplemented system calls) as "vpmu CMD: message key=value ...". The
+// VMM's own "guest crashed" record is left out: the command prints the
+// crash report itself.
+type vmmLogHandler struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	prefix string // "vpmu CMD: "
+	attrs  []slog.Attr
 }
 
-func newRunLogger(w io.Writer) *slog.Logger {
-	return slog.New(&runLogHandler{mu: &sync.Mutex{}, w: w})
+// newVMMLogger returns the VMM's logger for the command cmd (run,
+// record, stat).
+func newVMMLogger(w io.Writer, cmd string) *slog.Logger {
+	return slog.New(&vmmLogHandler{mu: &sync.Mutex{}, w: w, prefix: "vpmu " + cmd + ": "})
 }
 
-func (h *runLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *vmmLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
-func (h *runLogHandler) Handle(_ context.Context, r slog.Record) error {
+func (h *vmmLogHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == "guest crashed" {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("vpmu run: ")
+	b.WriteString(h.prefix)
 	b.WriteString(r.Message)
 	add := func(a slog.Attr) bool {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
@@ -52,11 +56,13 @@ func (h *runLogHandler) Handle(_ context.Context, r slog.Record) error {
 	return err
 }
 
-func (h *runLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &runLogHandler{mu: h.mu, w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+func (h *vmmLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	return &c
 }
 
-func (h *runLogHandler) WithGroup(string) slog.Handler { return h }
+func (h *vmmLogHandler) WithGroup(string) slog.Handler { return h }
 
 // reportDenials summarizes sandbox refusals that happened more than once
 // (the first of each kind was reported when it happened).

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -148,18 +147,8 @@ func statVM(env *Env, o *statOptions, spec pmu.Spec) (*exporters.Report, hypervi
 	}
 	defer vm.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := env.signalContext(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
-	sigs := make(chan os.Signal, 1)
-	env.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer env.StopNotify(sigs)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 
 	start := env.Now()
 	st, runErr := vm.Run(ctx, path, o.command)
