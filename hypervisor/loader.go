@@ -16,13 +16,7 @@ import (
 // address space, builds the initial stack and returns the main thread,
 // ready to run.
 func (p *Process) load(path string, argv, envp []string) (*Thread, error) {
-	exe, err := filepath.Abs(path)
-	if err == nil {
-		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = resolved
-		}
-	}
-	p.exe = exe
+	p.exe = fileName(path)
 	mainPlan, bias, err := p.loadELF(path, false)
 	if err != nil {
 		return nil, err
@@ -142,18 +136,33 @@ func (p *Process) loadELF(path string, interp bool) (*elfPlan, uint64, error) {
 		}
 		bias = base - plan.lo
 	}
+	name := fileName(path)
 	for _, s := range plan.segs {
-		if err := p.mapSegment(f, s, bias, path); err != nil {
+		if err := p.mapSegment(f, s, bias, name); err != nil {
 			return nil, 0, &LoadError{Path: path, Err: err}
 		}
 	}
 	return plan, bias, nil
 }
 
+// fileName is the name Linux gives a file mapping of path (and
+// /proc/self/exe): absolute, with symbolic links resolved. A path that
+// does not resolve keeps its absolute form.
+func fileName(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		return resolved
+	}
+	return abs
+}
+
 // mapSegment maps one PT_LOAD as Linux does: whole pages of the file
 // from the page holding the segment's start, zero past the file size, and
 // anonymous zero pages up to the memory size.
-func (p *Process) mapSegment(f io.ReaderAt, s elfSegment, bias uint64, path string) error {
+func (p *Process) mapSegment(f io.ReaderAt, s elfSegment, bias uint64, name string) error {
 	start := pageDown(s.vaddr + bias)
 	end, _ := pageUp(s.vaddr + bias + s.memsz)
 	if end == start {
@@ -163,7 +172,7 @@ func (p *Process) mapSegment(f io.ReaderAt, s elfSegment, bias uint64, path stri
 	// The VMA records the file offset of start, as Linux's mapping of
 	// the segment would (/proc/self/maps, and profiles name code by it).
 	if _, err := p.mm.Mmap(mmapRequest{addr: start, length: end - start, prot: unix.PROT_READ | unix.PROT_WRITE,
-		flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, name: path, off: s.off - lead}); err != nil {
+		flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, name: name, off: s.off - lead}); err != nil {
 		return fmt.Errorf("map segment at %#x: %w", start, err)
 	}
 	data := make([]byte, lead+s.filesz)

@@ -185,8 +185,11 @@ func (p *vpmu) setupSampling(cfg SamplingConfig, precise bool, spec *specState) 
 		return nil, err
 	}
 	if b.src < 0 {
-		return nil, &pmu.NotSupportedError{Event: cfg.Event.String(),
-			Reason: "sampling a host PMU event in the VM is not supported: the VMM sees its count only at exits, not when it overflows"}
+		reason := "sampling a host PMU event in the VM is not supported: the VMM sees its count only at exits, not when it overflows"
+		if cfg.Event.Kind == pmu.KindHardware && (cfg.Event.Config == perfHWInstructions || cfg.Event.Config == perfHWBranches) {
+			reason += reasonPrecise
+		}
+		return nil, &pmu.NotSupportedError{Event: cfg.Event.String(), Reason: reason}
 	}
 	s := &vmSampling{cfg: cfg, b: b, depth: cfg.MaxDepth}
 	if s.depth == 0 {

@@ -141,7 +141,7 @@ func demo(env *Env, o demoOptions) error {
 		return err
 	}
 	fmt.Fprint(env.Stdout, demoExplanation(counts))
-	return prof.finish(env, elapsed)
+	return prof.finish(env, elapsed, vm.VPMU().SamplingStats())
 }
 
 // demoExplanation says what each number of the demo means.

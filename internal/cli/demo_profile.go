@@ -88,7 +88,7 @@ func (d *demoProfile) stop() {
 
 // finish ends recording once the VM's run is over, writes the profile
 // and says where it is and how to look at it.
-func (d *demoProfile) finish(env *Env, elapsed time.Duration) error {
+func (d *demoProfile) finish(env *Env, elapsed time.Duration, ss hypervisor.SamplingStats) error {
 	if d.done == nil {
 		return nil
 	}
@@ -102,6 +102,7 @@ func (d *demoProfile) finish(env *Env, elapsed time.Duration) error {
 		return fmt.Errorf("build the demo's profile: %w", err)
 	}
 	p.DurationNanos = elapsed.Nanoseconds()
+	p.Comments = append(p.Comments, samplingComments(ss, true)...)
 	f, err := env.Create(d.path)
 	if err != nil {
 		return fmt.Errorf("write the demo's profile: %w", err)

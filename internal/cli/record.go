@@ -51,9 +51,11 @@ Flags:
                         (and threads it creates) until Ctrl-C or its exit
       --vm              run PROG in the vpmu hypervisor (as vpmu run does)
                         and sample it with virtual PMIs. Default event:
-                        ` + defaultVMRecordEvent + ` at ` + strconv.Itoa(defaultVMRecordFreq) + ` Hz; any event the VM
-                        counts (syscalls, vm-exits, ref-cycles, ...; see
-                        docs/vpmu.md) but -p and -m. With --vm also:
+                        ` + defaultVMRecordEvent + ` at ` + strconv.Itoa(defaultVMRecordFreq) + ` Hz. -e takes the VMM's
+                        own events (task-clock, cpu-clock, ref-cycles,
+                        syscalls, vm-exits, ...; docs/profiling.md), not
+                        host PMU events; -p and -m do not apply. With
+                        --vm also:
       --vcpus N         virtual CPUs (default: the host's CPU count)
       --pcpus M         PCPU slots the VCPUs share (default: the host's
                         CPU count)
@@ -65,8 +67,8 @@ Flags:
 
 Each sample in the profile has two values: samples/count, and the events
 it stands for, EVENT/count (EVENT/nanoseconds for the clock events). View
-it with 'go tool pprof -top FILE' (add -sample_index=1 for the event
-values).
+it with 'go tool pprof -top FILE', which shows the event values; add
+-sample_index=samples for the sample counts.
 
 Exit status: CMD's exit status (128+N when a signal N killed it), 0 with
 -p, 1 for a usage or setup error, or when recording failed.

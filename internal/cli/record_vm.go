@@ -22,8 +22,9 @@ import (
 
 // Defaults of vpmu record --vm. task-clock is the guest time of each
 // thread, in nanoseconds, the VM's counterpart of cpu-clock. 1000 Hz, not
-// perf's 4000: each sample of a time event costs a VM exit (about 30 µs
-// on PVM hosts), 3% of the guest's time at 1000 Hz.
+// perf's 4000: each sample of a time event costs a VM exit forced by a
+// signal (about 45 µs of guest time on PVM hosts), 4-5% of the guest's
+// time at 1000 Hz (docs/PERFORMANCE.md).
 const (
 	defaultVMRecordEvent = "task-clock"
 	defaultVMRecordFreq  = 1000

@@ -37,16 +37,7 @@ func (r *vmRecorder) write(b *profiler.Builder, ss hypervisor.SamplingStats, ela
 		return 0, fmt.Errorf("build the profile: %w", err)
 	}
 	p.DurationNanos = elapsed.Nanoseconds()
-	p.Comments = append(p.Comments, fmt.Sprintf("virtual PMIs: %d samples for %d overflows, %d sample clock kicks", ss.Samples, ss.Overflows, ss.Kicks))
-	if r.opts.callGraph {
-		var ends []string
-		for e, n := range ss.StackEnds {
-			if n > 0 {
-				ends = append(ends, fmt.Sprintf("%s %d", hypervisor.StackEnd(e), n))
-			}
-		}
-		p.Comments = append(p.Comments, fmt.Sprintf("stack walks: %d frames; ended by %s", ss.Frames, strings.Join(ends, ", ")))
-	}
+	p.Comments = append(p.Comments, samplingComments(ss, r.opts.callGraph)...)
 	return writeProfile(r.env, r.opts, p)
 }
 
@@ -64,4 +55,21 @@ func (r *vmRecorder) summary(b *profiler.Builder, st profiler.RecordStats, vs pr
 	fmt.Fprintf(w, "[ vpmu record: %d samples of %s (%s) in the VM, %d lost; wrote %s (%s) ]\n",
 		st.Samples, r.event, rate, vs.Lost, o.output, byteSize(size))
 	fmt.Fprintf(w, "[ vpmu record: view with: go tool pprof -top %s ]\n", o.output)
+}
+
+// samplingComments says in a profile's comments what the VM's sampling
+// did: virtual PMIs against overflows (late ones share a sample), and
+// with stacks how the walks ended.
+func samplingComments(ss hypervisor.SamplingStats, stacks bool) []string {
+	c := []string{fmt.Sprintf("virtual PMIs: %d samples for %d overflows, %d sample clock kicks", ss.Samples, ss.Overflows, ss.Kicks)}
+	if stacks && ss.Samples > 0 {
+		var ends []string
+		for e, n := range ss.StackEnds {
+			if n > 0 {
+				ends = append(ends, fmt.Sprintf("%s %d", hypervisor.StackEnd(e), n))
+			}
+		}
+		c = append(c, fmt.Sprintf("stack walks: %d frames; ended by %s", ss.Frames, strings.Join(ends, ", ")))
+	}
+	return c
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,7 +114,18 @@ func TestRecordVMEndToEnd(t *testing.T) {
 	})
 	t.Run("C syscalls", func(t *testing.T) {
 		bin, fn := e.buildHotC(t, "hotsys")
-		p, out := record(t, "-g", "-e", "syscalls", "-c", "7", "--", bin, "1000")
+		// A relative program path, as users type it: the profile must
+		// still name the program's code (its mapping is absolute, as on
+		// Linux).
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, err := filepath.Rel(wd, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, out := record(t, "-g", "-e", "syscalls", "-c", "7", "--", rel, "1000")
 		e.checkTop(t, out, fn)
 		checkLines(t, p, fn)
 		checkStacks(t, p, fn, true)

@@ -14,7 +14,7 @@ import (
 )
 
 var runUsage = `Usage: vpmu run [--vcpus N] [--pcpus M] [--mem SIZE] [--rw DIR]... [--env K=V]...
-                [--metrics ADDR [-e SPEC]... [--per-thread] [--metrics-linger DURATION]
+                [--metrics ADDR [-e SPEC]... [--per-thread] [--precise] [--metrics-linger DURATION]
                 [--vm-name NAME]] [--] PROG [ARGS...]
 
 Run the Linux x86-64 program PROG (a static or dynamic ELF executable) in
@@ -61,10 +61,12 @@ Metrics (docs/metrics.md):
                     exited thread's series stay 5 minutes with its final
                     counts. Use it for programs with a bounded number of
                     threads
+      --precise     count instructions and branches exactly, by
+                    single-stepping the program (slow: about 100 times)
       --metrics-linger DURATION
                     after the program ended, keep serving its final counts
                     for DURATION (like 30s) so that Prometheus scrapes them
-                    once more; SIGINT or SIGTERM ends it early (default 0:
+                    once more; SIGINT, SIGTERM or SIGHUP ends it early (default 0:
                     stop when the program ends)
       --vm-name NAME
                     the vm label of the metrics (default: PROG's file name)
@@ -129,7 +131,7 @@ func runRun(env *Env, args []string) int {
 		Logger: newVMMLogger(env.Stderr, "run"),
 	}
 	if o.metrics.addr != "" {
-		cfg.VPMU.Spec = o.metrics.spec
+		cfg.VPMU.Spec, cfg.VPMU.Precise = o.metrics.spec, o.metrics.precise
 	}
 	vm, err := hypervisor.New(cfg)
 	if err != nil {

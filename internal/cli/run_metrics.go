@@ -31,6 +31,7 @@ type runMetricsOptions struct {
 	addr      string
 	events    stringList
 	perThread bool
+	precise   bool
 	linger    time.Duration
 	name      string
 	// spec is the parsed -e flags, or vmDefaultEvents.
@@ -43,6 +44,7 @@ func (m *runMetricsOptions) addFlags(fs *flag.FlagSet) {
 		fs.Var(&m.events, n, "")
 	}
 	fs.BoolVar(&m.perThread, "per-thread", false, "")
+	fs.BoolVar(&m.precise, "precise", false, "")
 	fs.DurationVar(&m.linger, "metrics-linger", 0, "")
 	fs.StringVar(&m.name, "vm-name", "", "")
 }
@@ -54,7 +56,7 @@ func (m *runMetricsOptions) validate(fs *flag.FlagSet) error {
 		var err error
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "e", "event", "per-thread", "metrics-linger", "vm-name":
+			case "e", "event", "per-thread", "precise", "metrics-linger", "vm-name":
 				name := "-" + f.Name
 				if len(f.Name) > 1 {
 					name = "-" + name

@@ -211,6 +211,28 @@ func TestRunMetricsNoLinger(t *testing.T) {
 	}
 }
 
+// TestRunMetricsPrecise checks that --precise makes instructions and
+// branches countable in vpmu run --metrics: the final counts of a program
+// whose whole run is known are exact (204 instructions, 101 branches),
+// where without --precise, on a host without a PMU, both are served as
+// not supported.
+func TestRunMetricsPrecise(t *testing.T) {
+	testutil.MustHaveKVM(t)
+	prog := testutil.BuildNoLibc(t, "../../hypervisor/testdata/vpmu_tiny.c", "tiny")
+	r := startMetricsRun(t, "--metrics", "127.0.0.1:0", "--precise", "--metrics-linger", "1h", "--vm-name", "p",
+		"-e", "instructions,branches", prog)
+	r.waitStderr(t, regexp.MustCompile(`the program ended; serving the final metrics`), func([]string) {})
+	final := r.scrape(t)
+	for ev, want := range map[string]float64{"instructions": 204, "branches": 101} {
+		if v, ok := exactSample(final, "vpmu_events_total", map[string]string{"target": "vm", "vm": "p", "event": ev}); !ok || v != want {
+			t.Errorf("%s: %v (present %v), want exactly %v", ev, v, ok, want)
+		}
+	}
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit %d:\n%s", code, r.stderr)
+	}
+}
+
 // TestRunMetricsListenError checks that an address vpmu run cannot
 // listen on fails before the program runs.
 func TestRunMetricsListenError(t *testing.T) {
@@ -229,6 +251,7 @@ func TestRunMetricsFlags(t *testing.T) {
 	}{
 		{[]string{"-e", "syscalls", "x"}, `^vpmu run: -e configures the metrics server: it needs --metrics ADDR$`},
 		{[]string{"--per-thread", "x"}, `^vpmu run: --per-thread configures the metrics server: it needs --metrics ADDR$`},
+		{[]string{"--precise", "x"}, `^vpmu run: --precise configures the metrics server: it needs --metrics ADDR$`},
 		{[]string{"--metrics-linger", "5s", "x"}, `^vpmu run: --metrics-linger configures the metrics server`},
 		{[]string{"--metrics", "9417", "x"}, `^vpmu run: --metrics "9417": want host:port or :port$`},
 		{[]string{"--metrics", "", "x"}, `^vpmu run: --metrics: want an address to serve on, host:port$`},

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -285,6 +286,9 @@ func checkDemoProfile(t *testing.T, p *profile.Profile, stdout, path string) {
 	// The workers spin for tens of milliseconds each at 1000 Hz.
 	if worker < 10 {
 		t.Errorf("demo profile: %d of %d samples pass through cli.demoWorker with a line in demo_guest.go", worker, len(p.Sample))
+	}
+	if !slices.ContainsFunc(p.Comments, func(c string) bool { return strings.HasPrefix(c, "virtual PMIs: ") }) {
+		t.Errorf("demo profile comments lack the virtual PMI counts: %q", p.Comments)
 	}
 	if !strings.Contains(stdout, "go tool pprof -top "+path) {
 		t.Errorf("demo output does not say where the profile is:\n%s", stdout)
