@@ -270,22 +270,31 @@ func checkDemoProfile(t *testing.T, p *profile.Profile, stdout, path string) {
 	if len(p.SampleType) != 2 || p.SampleType[1].Type != "task-clock" || len(p.Sample) == 0 {
 		t.Fatalf("demo profile: sample types %v, %d samples", p.SampleType, len(p.Sample))
 	}
-	worker := 0
+	// The share of guest time in the workers' code, by the samples'
+	// task-clock values: under load, late overflows share a sample, so
+	// the number of samples varies but their values add up to the time.
+	var worker, total int64
 	for _, s := range p.Sample {
 		if len(s.Label["vm"]) != 1 || len(s.NumLabel["tid"]) != 1 || len(s.NumLabel["vcpu"]) != 1 {
 			t.Fatalf("demo sample without VM labels: %v %v", s.Label, s.NumLabel)
 		}
+		total += s.Value[1]
+	stack:
 		for _, loc := range s.Location {
 			for _, l := range loc.Line {
 				if strings.HasSuffix(l.Function.Name, "cli.demoWorker") && l.Line > 0 && strings.HasSuffix(l.Function.Filename, "demo_guest.go") {
-					worker++
+					worker += s.Value[1]
+					break stack
 				}
 			}
 		}
 	}
-	// The workers spin for tens of milliseconds each at 1000 Hz.
-	if worker < 10 {
-		t.Errorf("demo profile: %d of %d samples pass through cli.demoWorker with a line in demo_guest.go", worker, len(p.Sample))
+	// The workers' loops are most of the guest's time: 70% of it on a
+	// quiet machine, about half under load, where host preemption of a
+	// VCPU in guest mode counts as guest time of whichever thread ran.
+	t.Logf("demo profile: %d samples, %d of %d ns of task-clock in cli.demoWorker", len(p.Sample), worker, total)
+	if worker*5 < total {
+		t.Errorf("demo profile: %d of %d ns of task-clock pass through cli.demoWorker with a line in demo_guest.go, want at least 20%%", worker, total)
 	}
 	if !slices.ContainsFunc(p.Comments, func(c string) bool { return strings.HasPrefix(c, "virtual PMIs: ") }) {
 		t.Errorf("demo profile comments lack the virtual PMI counts: %q", p.Comments)
