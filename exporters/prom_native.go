@@ -88,9 +88,6 @@ func (s *nativeSet[C]) openGroup(explicit bool, pending []int, open func(pmu.Gro
 	return nil
 }
 
-// counted reports whether any event is counted.
-func (s *nativeSet[C]) counted() bool { return len(s.groups) > 0 }
-
 // unsupported returns a row for each event that is not counted, with
 // the given labels.
 func (s *nativeSet[C]) unsupported(labels []Label) []Row {

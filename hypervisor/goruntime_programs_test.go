@@ -4,18 +4,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/vpmu/vpmu/internal/testutil"
 )
 
 // buildGo builds the Go program in testdata/name, static
 // (CGO_ENABLED=0), skipping the test without a go tool.
 func buildGo(t testing.TB, name string) string {
 	t.Helper()
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gotool); err != nil {
-		t.Skipf("skipping: no go tool: %v", err)
-	}
+	gotool := testutil.GoTool(t)
 	prog := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command(gotool, "build", "-o", prog, "./testdata/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -27,9 +27,6 @@ type sigaltstack struct {
 	flags    uint32
 }
 
-// noAltStack is a thread's state before any sigaltstack call.
-var noAltStack = sigaltstack{flags: ssDisable}
-
 // contains reports whether sp lies on the stack (__on_sig_stack: the
 // stack grows down from sp+size, and its top is on it).
 func (s sigaltstack) contains(sp uint64) bool {

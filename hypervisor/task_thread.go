@@ -85,7 +85,6 @@ type Thread struct {
 	ctxChanged int       // ctxRegisters|ctxSegments: what the handler changed in ctx
 	yield      bool      // sched_yield: leave the VCPU after this call
 	exitCode   int       // for exit: the status to report if last
-	exitGroup  bool
 
 	// Linux per-thread state.
 	clearChildTID         uint64 // CLONE_CHILD_CLEARTID / set_tid_address

@@ -5,8 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/vpmu/vpmu/internal/testutil"
 )
 
 // TestDynamicELF runs dynamically linked programs through the host's
@@ -52,10 +53,7 @@ func TestDynamicELF(t *testing.T) {
 // TestGoStatic runs a static Go program with many goroutines on two
 // VCPUs, with the garbage collector on.
 func TestGoStatic(t *testing.T) {
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gotool); err != nil {
-		t.Skipf("skipping: no go tool: %v", err)
-	}
+	gotool := testutil.GoTool(t)
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "goguest")
 	cmd := exec.Command(gotool, "build", "-o", prog, "./testdata/goguest")

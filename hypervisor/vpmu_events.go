@@ -38,15 +38,6 @@ const (
 	srcHostFirst
 )
 
-// vmmSourceNames names the fixed sources, for reports.
-var vmmSourceNames = [srcHostFirst]string{
-	srcTime: "guest-time", srcSyscalls: "syscalls", srcExits: "vm-exits", srcExitsIO: "vm-exits-io",
-	srcExitsMMIO: "vm-exits-mmio", srcExitsException: "vm-exits-exception", srcExitsInterrupt: "vm-exits-interrupt",
-	srcSignals: "signals", srcPVCalls: "pv-calls", srcContextSwitches: "context-switches",
-	srcMigrations: "cpu-migrations", srcPageFaults: "page-faults", srcInstructions: "instructions",
-	srcBranches: "branches",
-}
-
 // perf_event ABI numbers of the generic events the VM maps onto its own
 // sources (include/uapi/linux/perf_event.h).
 const (

@@ -5,11 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vpmu/vpmu/internal/testutil"
 )
 
 // goGuestEnv is the environment of the Go test guests: no asynchronous
@@ -27,10 +28,7 @@ var (
 // buildVPMUGuest builds testdata/vpmuguest once per test binary.
 func buildVPMUGuest(t testing.TB) string {
 	t.Helper()
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gotool); err != nil {
-		t.Skipf("skipping: no go tool: %v", err)
-	}
+	gotool := testutil.GoTool(t)
 	vpmuGuestOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vpmuguest-")
 		if err != nil {

@@ -52,16 +52,6 @@ func (ts *threadSampling) remove(slot int) {
 	ts.list, ts.mask = out, mask
 }
 
-// get returns the sampler of slot, or nil.
-func (ts *threadSampling) get(slot int) *threadSampler {
-	for _, s := range ts.list {
-		if s.slot == slot {
-			return s
-		}
-	}
-	return nil
-}
-
 // samplesTime reports whether a sampler counts guest time.
 func (ts *threadSampling) samplesTime() bool { return ts.mask&(1<<srcTime) != 0 }
 

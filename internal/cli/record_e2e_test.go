@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -423,16 +422,4 @@ func (e *e2e) run(t *testing.T, dir, name string, args ...string) string {
 }
 
 // goTool returns the go command of the toolchain running the test.
-func goTool(t *testing.T) string {
-	t.Helper()
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); runtime.GOROOT() != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	p, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("skipping: no go command: %v", err)
-	}
-	return p
-}
+func goTool(t *testing.T) string { return testutil.GoTool(t) }

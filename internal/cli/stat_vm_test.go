@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,10 +78,7 @@ type goBuild struct {
 func goBinary(t *testing.T, pkg string) string {
 	t.Helper()
 	testutil.MustHaveKVM(t)
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gotool); err != nil {
-		t.Skipf("skipping: no go tool: %v", err)
-	}
+	gotool := testutil.GoTool(t)
 	v, _ := goBuilds.LoadOrStore(pkg, &goBuild{})
 	b := v.(*goBuild)
 	b.once.Do(func() {

@@ -51,9 +51,6 @@ func WithUserPage() Option { return func(s *Source) { s.userPage = true } }
 // Without this option such reads fall back to read(2).
 func WithUntimedUserReads() Option { return func(s *Source) { s.untimedReads = true } }
 
-// withHost points error diagnosis at another /proc and /sys (tests).
-func withHost(h host) Option { return func(s *Source) { s.host = h } }
-
 // withOpen substitutes perf_event_open (tests).
 func withOpen(f openFunc) Option { return func(s *Source) { s.open = f } }
 
