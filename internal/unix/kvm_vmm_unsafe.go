@@ -7,7 +7,7 @@ import (
 )
 
 const (
-	futexWaitPrivate = 128 // FUTEX_WAIT (0) | FUTEX_PRIVATE_FLAG
+	futexWaitPrivate = 128     // FUTEX_WAIT (0) | FUTEX_PRIVATE_FLAG
 	futexWakePrivate = 128 | 1 // FUTEX_WAKE | FUTEX_PRIVATE_FLAG
 )
 
