@@ -206,23 +206,13 @@ func (p *vpmu) setupSampling(cfg SamplingConfig, precise bool, spec *specState) 
 		return nil, bad("no counter slot left for %s: the spec takes all %d", cfg.Event, virt.MaxCounters)
 	}
 	switch {
-	case b.src == srcTime && cfg.Period > 0:
-		s.period = cfg.Period
-		if b.ns {
-			if time.Duration(cfg.Period) < minTimePeriod {
-				return nil, bad("period %d ns of %s below the VM's minimum of %v", cfg.Period, cfg.Event, minTimePeriod)
-			}
-			s.period = p.ticks(cfg.Period)
-		} else if p.calib.Nanos(cfg.Period) < minTimePeriod {
-			return nil, bad("period %d ticks of %s below the VM's minimum of %v", cfg.Period, cfg.Event, minTimePeriod)
+	case cfg.Period > 0:
+		if s.period, err = p.periodTicks(b, cfg.Period); err != nil {
+			return nil, bad("%s: %v", cfg.Event, err)
 		}
 	case b.src == srcTime:
+		// maxSampleFreq keeps 1 s/Freq at or above minTimePeriod.
 		s.period = p.ticks(uint64(time.Second) / cfg.Freq)
-		if time.Second/time.Duration(cfg.Freq) < minTimePeriod {
-			return nil, bad("frequency %d Hz of %s above the VM's maximum of %d Hz for time events", cfg.Freq, cfg.Event, time.Second/minTimePeriod)
-		}
-	case cfg.Period > 0:
-		s.period = cfg.Period
 	default:
 		// Frequency mode for a count: start at 1 and adapt (perf does
 		// the same).
@@ -230,6 +220,40 @@ func (p *vpmu) setupSampling(cfg SamplingConfig, precise bool, spec *specState) 
 	}
 	s.period = max(s.period, 1)
 	return s, nil
+}
+
+// periodTicks checks a sampling period of an event bound as b and
+// returns it in the source's units: TSC ticks for the time source, whose
+// period is in nanoseconds for task-clock and cpu-clock (b.ns) and at
+// least minTimePeriod; events for the others. A period above
+// virt.MaxPeriod (2^63-1, as perf) is refused.
+func (p *vpmu) periodTicks(b binding, period uint64) (uint64, error) {
+	unit := "events"
+	if b.src == srcTime {
+		unit = "ticks"
+		if b.ns {
+			unit = "ns"
+		}
+	}
+	if period > virt.MaxPeriod {
+		return 0, fmt.Errorf("period %d %s above the maximum of %d", period, unit, uint64(virt.MaxPeriod))
+	}
+	if b.src != srcTime {
+		return period, nil
+	}
+	ns, ticks := period, period
+	if b.ns {
+		ticks = p.ticks(period)
+	} else {
+		ns = virt.TicksToNanos(period, p.calib.TSCMult, p.calib.TSCShift)
+	}
+	switch {
+	case ns < uint64(minTimePeriod):
+		return 0, fmt.Errorf("period %d %s below the VM's minimum of %v for time events", period, unit, minTimePeriod)
+	case ticks > virt.MaxPeriod:
+		return 0, fmt.Errorf("period %d %s above the maximum of %d TSC ticks", period, unit, uint64(virt.MaxPeriod))
+	}
+	return ticks, nil
 }
 
 // ticks converts nanoseconds of guest time to TSC ticks.

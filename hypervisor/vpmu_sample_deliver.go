@@ -40,12 +40,14 @@ func (v *vcpu) deliverOverflows(t *Thread, ip, bp, sp uint64) {
 		if k == 0 {
 			continue
 		}
-		p.sampStats.overflows.Add(k)
 		events := satMul(k, pt.vt.Period(s.slot))
 		if s.ns {
 			events = satMul(k, s.nsPeriod)
 		}
 		if s.vmm {
+			// Overflows of the VMM's own sampling, against which
+			// samples tell how many came late.
+			p.sampStats.overflows.Add(k)
 			v.emitSample(t, ip, bp, sp, k, events)
 		}
 		if s.signo != 0 {

@@ -123,9 +123,9 @@ func elfBase(maps []GuestMapping, file string) (uint64, bool) {
 // ELF constants of the build-ID reader.
 const (
 	elfPTNote = 4
-	// maxPhdrs and maxNoteBytes bound what a guest's headers can make
-	// the reader copy.
-	maxPhdrs     = 256
+	// maxNoteBytes bounds what a guest's note headers can make the
+	// reader copy (the program headers are bounded as parseELF bounds
+	// them).
 	maxNoteBytes = 1 << 16
 	ntGNUBuildID = 3 // NT_GNU_BUILD_ID, owner "GNU"
 	ntGoBuildID  = 4 // the Go linker's build ID note, owner "Go"
@@ -144,7 +144,7 @@ func readBuildID(mem guestReader, maps []GuestMapping, file string, base uint64)
 	phoff := le.Uint64(eh[0x20:])
 	phentsize := uint64(le.Uint16(eh[0x36:]))
 	phnum := uint64(le.Uint16(eh[0x38:]))
-	if phentsize < elfPhdrSize || phnum == 0 || phnum > maxPhdrs {
+	if phentsize != elfPhdrSize || phnum == 0 || phnum*elfPhdrSize > maxPhdrBytes { // as parseELF checks
 		return ""
 	}
 	read := func(off, n uint64) []byte {

@@ -1,8 +1,6 @@
 package hypervisor
 
 import (
-	"time"
-
 	"github.com/vpmu/vpmu/internal/unix"
 	"github.com/vpmu/vpmu/pmu/virt"
 )
@@ -55,16 +53,9 @@ func (p *vpmu) pvSetPeriod(t *Thread, r pvRequest) error {
 		pt.samp.remove(slot)
 		return pt.vt.SetPeriod(slot, 0, nil)
 	}
-	period := r.period
-	if c.b.src == srcTime {
-		if c.b.ns {
-			if time.Duration(period) < minTimePeriod {
-				return pvErrorf(unix.EINVAL, "set period: %d ns is below the minimum of %v for time events", period, minTimePeriod)
-			}
-			period = p.ticks(period)
-		} else if p.calib.Nanos(period) < minTimePeriod {
-			return pvErrorf(unix.EINVAL, "set period: %d ticks is below the minimum of %v for time events", period, minTimePeriod)
-		}
+	period, err := p.periodTicks(c.b, r.period)
+	if err != nil {
+		return pvErrorf(unix.EINVAL, "set period: %v", err)
 	}
 	if err := pt.vt.SetPeriod(slot, period, nil); err != nil {
 		return err

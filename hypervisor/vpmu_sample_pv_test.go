@@ -44,6 +44,8 @@ func TestPVSetPeriod(t *testing.T) {
 		{"SIGKILL", uint64(sig[1]), 10, 9, unix.EINVAL},
 		{"signal 65", uint64(sig[1]), 10, 65, unix.EINVAL},
 		{"task-clock below 10 µs", uint64(sig[3]), 9999, 0, unix.EINVAL},
+		{"task-clock every 2^63 ns", uint64(sig[3]), 1 << 63, 0, unix.EINVAL},
+		{"syscalls every 2^64-1", uint64(sig[1]), ^uint64(0), 0, unix.EINVAL},
 		{"task-clock every 10 µs", uint64(sig[3]), 10000, 0, 0},
 		{"syscalls every 3", uint64(sig[1]), 3, 0, 0},
 	} {

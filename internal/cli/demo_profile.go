@@ -93,26 +93,19 @@ func (d *demoProfile) finish(env *Env, elapsed time.Duration, ss hypervisor.Samp
 		return nil
 	}
 	d.stream.Close()
-	if err := <-d.done; err != nil {
+	err := <-d.done
+	d.done = nil
+	if err != nil {
 		return fmt.Errorf("record the demo's profile: %w", err)
 	}
-	d.done = nil
 	p, err := d.b.Profile()
 	if err != nil {
 		return fmt.Errorf("build the demo's profile: %w", err)
 	}
 	p.DurationNanos = elapsed.Nanoseconds()
 	p.Comments = append(p.Comments, samplingComments(ss, true)...)
-	f, err := env.Create(d.path)
-	if err != nil {
-		return fmt.Errorf("write the demo's profile: %w", err)
-	}
-	err = p.Write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", d.path, err)
+	if _, err := writeProfile(env, d.path, "-o", p); err != nil {
+		return err
 	}
 	n, _ := d.b.Samples()
 	return d.explain(env.Stdout, n)

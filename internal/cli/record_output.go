@@ -83,15 +83,15 @@ func (r *recorder) write(b *profiler.Builder, ss profiler.PerfStreamStats, elaps
 	if ss.CorruptRings > 0 {
 		p.Comments = append(p.Comments, fmt.Sprintf("corrupt ring buffer: records skipped %d times", ss.CorruptRings))
 	}
-	return writeProfile(r.env, r.opts, p)
+	return writeProfile(r.env, r.opts.output, r.opts.flag("o"), p)
 }
 
-// writeProfile writes p to the -o file of opts and returns the file's
-// size.
-func writeProfile(env *Env, opts *recordOptions, p *profile.Profile) (int64, error) {
-	out, err := env.Create(opts.output)
+// writeProfile writes p to the file path, which the flag named flag gave,
+// and returns the file's size.
+func writeProfile(env *Env, path, flag string, p *profile.Profile) (int64, error) {
+	out, err := env.Create(path)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", opts.flag("o"), err)
+		return 0, fmt.Errorf("%s: %w", flag, err)
 	}
 	cw := &countWriter{w: out}
 	err = p.Write(cw)
@@ -99,7 +99,7 @@ func writeProfile(env *Env, opts *recordOptions, p *profile.Profile) (int64, err
 		err = cerr
 	}
 	if err != nil {
-		return cw.n, fmt.Errorf("write %s: %w", opts.output, err)
+		return cw.n, fmt.Errorf("write %s: %w", path, err)
 	}
 	return cw.n, nil
 }

@@ -38,7 +38,7 @@ func (r *vmRecorder) write(b *profiler.Builder, ss hypervisor.SamplingStats, ela
 	}
 	p.DurationNanos = elapsed.Nanoseconds()
 	p.Comments = append(p.Comments, samplingComments(ss, r.opts.callGraph)...)
-	return writeProfile(r.env, r.opts, p)
+	return writeProfile(r.env, r.opts.output, r.opts.flag("o"), p)
 }
 
 // summary prints what was recorded, as native vpmu record does.

@@ -54,6 +54,14 @@ func TestRecordVMEvents(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, "below the VM's minimum of 10µs") {
 		t.Errorf("a task-clock period of 1 µs: exit %d, %s", code, stderr)
 	}
+	// Periods from 2^63 on are refused as perf refuses them, for time
+	// and count events alike (they would wrap the thresholds).
+	for _, ev := range []string{"task-clock", "syscalls"} {
+		code, _, stderr = vpmuIn(t, "record", "--vm", "-e", ev, "-c", "10000000000000000000", "-o", out, "--", "true")
+		if code != exitError || !strings.Contains(stderr, "above the maximum of 9223372036854775807") {
+			t.Errorf("%s every 10^19: exit %d, %s", ev, code, stderr)
+		}
+	}
 	code, _, stderr = vpmuIn(t, "record", "--vm", "-o", out, "--", "sh", "-c", "exit 7")
 	if code != 7 || !strings.Contains(stderr, "view with: go tool pprof -top "+out) {
 		t.Errorf("exit %d, want 7; stderr:\n%s", code, stderr)

@@ -32,11 +32,18 @@ type overflow struct {
 	pending uint64
 }
 
+// MaxPeriod is the largest sampling period, as perf's (a period at or
+// above 2^63 is EINVAL there): thresholds then never wrap.
+const MaxPeriod = 1<<63 - 1
+
 // SetPeriod makes counter i overflow every period events from its current
 // value on (the first overflow when it has counted period more events);
 // period 0 stops it sampling. Thresholds the counter crossed under the
 // old period become pending overflows first; pending overflows are kept.
 func (t *Thread) SetPeriod(i int, period uint64, phys PhysFunc) error {
+	if period > MaxPeriod {
+		return fmt.Errorf("virt: counter slot %d: period %d above the maximum of %d", i, period, uint64(MaxPeriod))
+	}
 	v, err := t.Value(i, phys)
 	if err != nil {
 		return err
@@ -67,7 +74,7 @@ func (t *Thread) Retune(i int, period uint64) error {
 		return fmt.Errorf("virt: counter slot %d out of range [0,%d)", i, MaxCounters)
 	}
 	o := &t.ovf[i]
-	if o.period == 0 || period == 0 {
+	if o.period == 0 || period == 0 || period > MaxPeriod {
 		return fmt.Errorf("virt: counter slot %d: retune from period %d to %d", i, o.period, period)
 	}
 	o.next = o.next - o.period + period
@@ -77,9 +84,9 @@ func (t *Thread) Retune(i int, period uint64) error {
 
 // Remaining returns how many events counter i has left until its next
 // overflow: 0 when it is due (or past due), and 0, false when the counter
-// does not sample.
+// does not sample or is disabled (it does not move).
 func (t *Thread) Remaining(i int, phys PhysFunc) (uint64, bool) {
-	if i < 0 || i >= MaxCounters || t.ovf[i].period == 0 {
+	if i < 0 || i >= MaxCounters || t.ovf[i].period == 0 || t.page.Counters[i].Flags&CounterEnabled == 0 {
 		return 0, false
 	}
 	v, _ := t.Value(i, phys)

@@ -220,4 +220,27 @@ func TestOverflowThresholds(t *testing.T) {
 	if th.Period(0) != 0 || th.Pending(0) != 0 {
 		t.Fatal("Close kept the sampling state")
 	}
+
+	// The largest period never wraps its threshold; a larger one is
+	// refused, as perf refuses periods from 2^63 on.
+	mustNil(th.SetPeriod(1, MaxPeriod, nil))
+	v.Add(0, 1000)
+	if k := th.CheckOverflow(1, nil); k != 0 {
+		t.Fatalf("period 2^63-1: %d overflows after 1000 events", k)
+	}
+	if r, ok := th.Remaining(1, nil); !ok || r != MaxPeriod-1000 {
+		t.Fatalf("period 2^63-1: remaining %d %v", r, ok)
+	}
+	if err := th.SetPeriod(1, MaxPeriod+1, nil); err == nil {
+		t.Fatal("period 2^63 accepted")
+	}
+	if err := th.Retune(1, MaxPeriod+1); err == nil {
+		t.Fatal("retune to 2^63 accepted")
+	}
+	// A disabled counter does not move: it has nothing remaining to
+	// wait for (the VMM's sample clock must not arm for it).
+	mustNil(th.Disable(1, nil))
+	if _, ok := th.Remaining(1, nil); ok {
+		t.Fatal("Remaining of a disabled counter")
+	}
 }
