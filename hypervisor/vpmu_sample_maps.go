@@ -3,9 +3,10 @@ package hypervisor
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"strings"
 	"sync"
+
+	"github.com/vpmu/vpmu/internal/elfnote"
 )
 
 // The program's file mappings for profiles: the guest is a Linux program
@@ -127,8 +128,6 @@ const (
 	// reader copy (the program headers are bounded as parseELF bounds
 	// them).
 	maxNoteBytes = 1 << 16
-	ntGNUBuildID = 3 // NT_GNU_BUILD_ID, owner "GNU"
-	ntGoBuildID  = 4 // the Go linker's build ID note, owner "Go"
 )
 
 // readBuildID reads the build ID of the 64-bit little-endian ELF file
@@ -186,28 +185,9 @@ func readBuildID(mem guestReader, maps []GuestMapping, file string, base uint64)
 	return goID
 }
 
-// parseBuildIDNotes walks ELF notes (namesz, descsz, type, then name and
-// desc padded to 4 bytes) and returns the GNU and Go build IDs among
-// them. It stops at the first malformed note.
+// parseBuildIDNotes returns the build IDs in the ELF notes b, those
+// before a malformed note included.
 func parseBuildIDNotes(b []byte) (gnu, goID string) {
-	le := binary.LittleEndian
-	for len(b) >= 12 {
-		namesz, descsz, typ := uint64(le.Uint32(b)), uint64(le.Uint32(b[4:])), le.Uint32(b[8:])
-		b = b[12:]
-		nameEnd := (namesz + 3) &^ 3
-		descEnd := nameEnd + (descsz+3)&^3
-		if nameEnd > uint64(len(b)) || descEnd > uint64(len(b)) {
-			return
-		}
-		name := string(bytes.TrimRight(b[:namesz], "\x00"))
-		desc := b[nameEnd : nameEnd+descsz]
-		switch {
-		case name == "GNU" && typ == ntGNUBuildID && gnu == "" && len(desc) > 0:
-			gnu = hex.EncodeToString(desc)
-		case name == "Go" && typ == ntGoBuildID && goID == "" && len(desc) > 0:
-			goID = string(desc)
-		}
-		b = b[descEnd:]
-	}
-	return
+	gnu, goID, _ = elfnote.BuildIDs(b, binary.LittleEndian)
+	return gnu, goID
 }

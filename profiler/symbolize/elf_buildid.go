@@ -1,18 +1,18 @@
 package symbolize
 
 import (
-	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io"
+
+	"github.com/vpmu/vpmu/internal/elfnote"
 )
 
 // Note types and owners of the build-ID notes vpmu reads.
 const (
-	ntGNUBuildID = 3 // NT_GNU_BUILD_ID, owner "GNU"
-	ntGoBuildID  = 4 // the Go linker's build ID note, owner "Go"
+	ntGNUBuildID = elfnote.TypeGNUBuildID
+	ntGoBuildID  = elfnote.TypeGoBuildID
 
 	// maxNoteSize bounds how much of a note section or segment is read;
 	// real build-ID notes are a few dozen bytes.
@@ -68,34 +68,11 @@ func buildIDs(f *elf.File) (gnu, goID string, err error) {
 	return gnu, goID, nil
 }
 
-// parseNotes walks the ELF notes in b (Elf64_Nhdr and Elf32_Nhdr have the
-// same layout: namesz, descsz, type, then name and desc padded to 4 bytes)
-// and returns the build IDs it finds.
+// parseNotes returns the build IDs in the ELF notes b.
 func parseNotes(b []byte, order binary.ByteOrder) (gnu, goID string, err error) {
-	for len(b) > 0 {
-		if len(b) < 12 {
-			return "", "", fmt.Errorf("truncated note header (%d bytes)", len(b))
-		}
-		namesz := uint64(order.Uint32(b[0:]))
-		descsz := uint64(order.Uint32(b[4:]))
-		typ := order.Uint32(b[8:])
-		b = b[12:]
-		nameEnd := align4(namesz)
-		descEnd := nameEnd + align4(descsz)
-		if nameEnd > uint64(len(b)) || descEnd > uint64(len(b)) {
-			return "", "", fmt.Errorf("note of type %d overruns its section (name %d, desc %d bytes, %d left)", typ, namesz, descsz, len(b))
-		}
-		name := string(bytes.TrimRight(b[:namesz], "\x00"))
-		desc := b[nameEnd : nameEnd+descsz]
-		switch {
-		case name == "GNU" && typ == ntGNUBuildID && gnu == "":
-			gnu = hex.EncodeToString(desc)
-		case name == "Go" && typ == ntGoBuildID && goID == "":
-			goID = string(desc)
-		}
-		b = b[descEnd:]
+	gnu, goID, err = elfnote.BuildIDs(b, order)
+	if err != nil {
+		return "", "", err
 	}
 	return gnu, goID, nil
 }
-
-func align4(n uint64) uint64 { return (n + 3) &^ 3 }
