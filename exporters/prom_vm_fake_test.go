@@ -65,8 +65,8 @@ func vmValues(syscalls uint64, ms int) []pmu.Value {
 
 // newFakeVM returns a VM with 2 VCPUs whose program has a main thread
 // (tid 1000) and a worker (tid 1001, exited when workerExited), with
-// known counts, sandbox refusals, an unimplemented system call and a
-// calibration warning.
+// known counts, sandbox refusals, an unimplemented system call, 20,000
+// system calls with unknown numbers and a calibration warning.
 func newFakeVM(workerExited bool) *fakeVM {
 	f := &fakeVM{
 		live: 2, created: 2,
@@ -79,8 +79,10 @@ func newFakeVM(workerExited bool) *fakeVM {
 				{Kind: hypervisor.DenyWrite, First: "open for writing /etc/passwd: read-only file system", Count: 3},
 				{Kind: hypervisor.DenyNetwork, First: "socket(AF_INET, SOCK_STREAM)", Count: 1},
 			},
-			Unimplemented: []string{"io_uring_setup"},
-			Memory:        hypervisor.MMStats{Committed: 8 << 20, Limit: 2 << 30},
+			Unimplemented:       []string{"io_uring_setup"},
+			UnknownSyscalls:     20000,
+			FirstUnknownSyscall: 100000,
+			Memory:              hypervisor.MMStats{Committed: 8 << 20, Limit: 2 << 30},
 		},
 		calib: hypervisor.Calibration{
 			TSCKHz: 2_000_000, TSCKHzSource: "KVM_GET_TSC_KHZ", TSCMult: 1 << 31, TSCShift: 32, Samples: 200,

@@ -68,7 +68,7 @@ const goldenVMSpec = "syscalls,page-faults,cpu-migrations,signals,pv-calls,minor
 // scheduling-dependent count.
 var (
 	goldenEventFamilies = []string{promEvents, promEventsRaw, promRatio, promUp, promNotSupported}
-	goldenVMMFamilies   = []string{promVMDenials, promVMFirstDenial, promVMThreads, promVMThreadsCreated, promVMMemLimit}
+	goldenVMMFamilies   = []string{promVMDenials, promVMFirstDenial, promVMThreads, promVMThreadsCreated, promVMMemLimit, promVMUnknownSyscall}
 )
 
 // TestVMGolden runs the tally guest on one VCPU and compares the exact
@@ -211,5 +211,56 @@ func TestVMTargetLive(t *testing.T) {
 		if s2[k] != 1 {
 			t.Errorf("%s = %v while the guest runs", k, s2[k])
 		}
+	}
+}
+
+// TestVMUnknownSyscalls runs a guest that makes 20,000 system calls with
+// distinct numbers no x86-64 system call has, and one unimplemented call
+// (acct): the VMM's metrics stay the same handful of series, with the
+// unknown calls in one counter, the unimplemented one named, and the
+// whole exposition small.
+func TestVMUnknownSyscalls(t *testing.T) {
+	prog := vmGuest(t)
+	const n = 20000
+	vm := newVM(t, "syscalls", 1, nil, io.Discard)
+	vt, err := NewVMTarget(vm, VMOptions{Name: "bogus", PerThread: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if st, err := vm.Run(ctx, prog, []string{prog, "bogus", strconv.Itoa(n)}); err != nil || st.Int() != 0 {
+		t.Fatalf("guest: %v, %v (1: a call did not return ENOSYS)", st, err)
+	}
+	st := vm.Stats()
+	if st.UnknownSyscalls != n || st.FirstUnknownSyscall != 100000 {
+		t.Errorf("%d unknown system calls, the first %d; want %d, 100000", st.UnknownSyscalls, st.FirstUnknownSyscall, n)
+	}
+	if !slices.Equal(st.Unimplemented, []string{"acct"}) {
+		t.Errorf("unimplemented %q, want acct only", st.Unimplemented)
+	}
+	vmm := vt.VMMCollector()
+	s := series(t, newTestCollector(t, vt), vmm)
+	if got := s[`vpmu_vm_unknown_syscalls_total{target="vm",vm="bogus"}`]; got != n {
+		t.Errorf("vpmu_vm_unknown_syscalls_total %v, want %d", got, n)
+	}
+	if got := withPrefix(s, promVMUnimplemented); len(got) != 1 || got[0] != `vpmu_vm_unimplemented_syscall_info{syscall="acct",target="vm",vm="bogus"}` {
+		t.Errorf("unimplemented series %q, want acct only", got)
+	}
+	// One VCPU: 5 exit reasons plus 23 VMM series, one for acct; one
+	// counted event at 3 levels (total, VCPU, thread) with 6 metrics,
+	// and the target's 2.
+	if len(s) > 5+23+1+3*6+2 {
+		t.Errorf("%d series after %d unknown system calls, want at most %d", len(s), n, 5+23+1+3*6+2)
+	}
+	if size := len(exposition(t, vmm)); size > 8<<10 {
+		t.Errorf("the VMM's exposition is %d bytes", size)
+	}
+	problems, err := promtestutil.CollectAndLint(vmm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }

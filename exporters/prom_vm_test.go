@@ -94,7 +94,7 @@ func TestVMLint(t *testing.T) {
 	for _, want := range []string{promEvents, promEventsRaw, promEnabled, promRunning, promRatio, promUp, promNotSupported,
 		promDuration, promErrors, promVMExits, promVMDenials, promVMFirstDenial, promVMEntryCost, promVMExitCost,
 		promVMTSCHertz, promVMInfo, promVMCalibWarning, promVMThreads, promVMThreadsCreated, promVMMemCommitted,
-		promVMMemLimit, promVMUnimplemented} {
+		promVMMemLimit, promVMUnimplemented, promVMUnknownSyscall} {
 		if !families[want] {
 			t.Errorf("family %s not exported", want)
 		}
@@ -260,6 +260,7 @@ func TestVMMCollector(t *testing.T) {
 		`vpmu_vm_memory_committed_bytes{target="vm",vm="guest"}`:                                                                               8 << 20,
 		`vpmu_vm_memory_limit_bytes{target="vm",vm="guest"}`:                                                                                   2 << 30,
 		`vpmu_vm_unimplemented_syscall_info{syscall="io_uring_setup",target="vm",vm="guest"}`:                                                  1,
+		`vpmu_vm_unknown_syscalls_total{target="vm",vm="guest"}`:                                                                               20000,
 		`vpmu_vm_sandbox_first_denial_info{kind="write",message="open for writing /etc/passwd: read-only file system",target="vm",vm="guest"}`: 1,
 	}
 	for k, w := range want {

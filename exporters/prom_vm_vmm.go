@@ -26,6 +26,7 @@ const (
 	promVMMemCommitted   = "vpmu_vm_memory_committed_bytes"
 	promVMMemLimit       = "vpmu_vm_memory_limit_bytes"
 	promVMUnimplemented  = "vpmu_vm_unimplemented_syscall_info"
+	promVMUnknownSyscall = "vpmu_vm_unknown_syscalls_total"
 )
 
 const (
@@ -44,6 +45,7 @@ const (
 	helpVMCommitted = "Bytes of the guest program's accessible mappings: what --mem caps."
 	helpVMMemLimit  = "The cap on vpmu_vm_memory_committed_bytes (--mem)."
 	helpVMUnimpl    = "A system call the guest made that the VMM does not implement (it returned ENOSYS), named in the syscall label."
+	helpVMUnknown   = "System calls the guest made with a number no x86-64 Linux system call has (they returned ENOSYS), whatever the number."
 )
 
 // Values of the reason label of vpmu_vm_exits_total.
@@ -58,7 +60,7 @@ var vmCostStats = [...]string{"min", "median", "p90", "p99", "max", "mean"}
 type vmmCollector struct {
 	src vmSource
 
-	exits, denials, firstDenial, threads, created, committed, limit, unimpl *prometheus.Desc
+	exits, denials, firstDenial, threads, created, committed, limit, unimpl, unknown *prometheus.Desc
 	// fixed are the metrics that do not change after hypervisor.New: the
 	// calibration and the VM's info.
 	fixed      []prometheus.Metric
@@ -72,9 +74,11 @@ type vmmCollector struct {
 
 // VMMCollector returns a collector of what the VMM counts about the VM
 // besides its events: exits per VCPU by reason, sandbox refusals,
-// threads, memory, unimplemented system calls, and the calibration of
-// guest time. Every metric is labeled target="vm" and vm. Register it
-// next to the PromCollector that reads t, once per registry.
+// threads, memory, unimplemented and unknown system calls, and the
+// calibration of guest time. Every metric is labeled target="vm" and vm.
+// Its series are bounded whatever the guest does: unknown system-call
+// numbers are one counter, not a series each. Register it next to the
+// PromCollector that reads t, once per registry.
 func (t *VMTarget) VMMCollector() prometheus.Collector {
 	cl := prometheus.Labels{promLabelTarget: "vm", LabelVM: t.opts.Name}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
@@ -90,6 +94,7 @@ func (t *VMTarget) VMMCollector() prometheus.Collector {
 		committed:   d(promVMMemCommitted, helpVMCommitted),
 		limit:       d(promVMMemLimit, helpVMMemLimit),
 		unimpl:      d(promVMUnimplemented, helpVMUnimpl, "syscall"),
+		unknown:     d(promVMUnknownSyscall, helpVMUnknown),
 	}
 	cal := t.src.Calibration()
 	entry, exit := d(promVMEntryCost, helpVMEntryCost, "stat"), d(promVMExitCost, helpVMExitCost, "stat")
@@ -116,7 +121,7 @@ func (t *VMTarget) VMMCollector() prometheus.Collector {
 
 // Describe sends every descriptor of the collector.
 func (c *vmmCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.exits, c.denials, c.firstDenial, c.threads, c.created, c.committed, c.limit, c.unimpl} {
+	for _, d := range []*prometheus.Desc{c.exits, c.denials, c.firstDenial, c.threads, c.created, c.committed, c.limit, c.unimpl, c.unknown} {
 		ch <- d
 	}
 	for _, d := range c.fixedDescs {
@@ -150,6 +155,7 @@ func (c *vmmCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range st.Unimplemented {
 		sendConst(ch, c.unimpl, prometheus.GaugeValue, 1, validUTF8(name))
 	}
+	sendConst(ch, c.unknown, prometheus.CounterValue, float64(st.UnknownSyscalls))
 }
 
 // collectExits sends every VCPU's exits by reason. The kinds are read

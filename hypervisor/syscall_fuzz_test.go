@@ -1,8 +1,11 @@
 package hypervisor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,9 +104,84 @@ func TestUnimplementedSyscall(t *testing.T) {
 	if _, err := th.dispatchSyscall(sysRseq, SyscallArgs{}); !errors.Is(err, unix.ENOSYS) {
 		t.Fatalf("rseq: %v, want ENOSYS", err)
 	}
-	st := th.proc.vm.unimpl
-	if len(st) != 2 || !st[sysAcct] {
-		t.Errorf("reported unimplemented: %v, want acct and the huge number only (rseq is deliberate)", st)
+	st := th.proc.vm.Stats()
+	if len(st.Unimplemented) != 1 || st.Unimplemented[0] != "acct" {
+		t.Errorf("reported unimplemented: %v, want acct only (rseq is deliberate, the huge number unknown)", st.Unimplemented)
+	}
+	if st.UnknownSyscalls != 1 || st.FirstUnknownSyscall != 1<<40 {
+		t.Errorf("%d unknown system calls, the first %d; want 1, %d", st.UnknownSyscalls, st.FirstUnknownSyscall, int64(1)<<40)
+	}
+}
+
+// countingHandler is a slog.Handler that counts the records it gets.
+type countingHandler struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r)
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestUnknownSyscallsBounded makes 20,000 system calls with distinct
+// numbers no x86-64 system call has (above the table, in its gaps, and
+// negative), twice over, plus two unimplemented ones: the VM keeps one
+// tally and one log line for all the unknown numbers, and one entry and
+// line per unimplemented call (the guest-level test is
+// exporters.TestVMUnknownSyscalls).
+func TestUnknownSyscallsBounded(t *testing.T) {
+	th, _ := newFakeProcess(t)
+	h := &countingHandler{}
+	vm := th.proc.vm
+	vm.log = slog.New(h)
+	var gaps []uint64
+	for nr := range syscallNames {
+		if syscallNames[nr] == "" {
+			gaps = append(gaps, uint64(nr))
+		}
+	}
+	if len(gaps) == 0 {
+		t.Fatal("the system call table has no gaps to test")
+	}
+	const n = 20000
+	nrs := append([]uint64{100000, ^uint64(0), uint64(len(syscallNames))}, gaps...)
+	for i := uint64(1); len(nrs) < n; i++ {
+		nrs = append(nrs, 100000+i)
+	}
+	for round := 0; round < 2; round++ {
+		for _, nr := range nrs {
+			if _, err := th.dispatchSyscall(nr, SyscallArgs{}); !errors.Is(err, unix.ENOSYS) {
+				t.Fatalf("system call %d: %v, want ENOSYS", nr, err)
+			}
+		}
+		for _, nr := range []uint64{sysAcct, sysIoUringSetup} {
+			if _, err := th.dispatchSyscall(nr, SyscallArgs{}); !errors.Is(err, unix.ENOSYS) {
+				t.Fatalf("%s: %v, want ENOSYS", syscallName(int(nr)), err)
+			}
+		}
+	}
+	st := vm.Stats()
+	if st.UnknownSyscalls != 2*n || st.FirstUnknownSyscall != 100000 {
+		t.Errorf("%d unknown system calls, the first %d; want %d, 100000", st.UnknownSyscalls, st.FirstUnknownSyscall, 2*n)
+	}
+	if want := []string{"acct", "io_uring_setup"}; !slices.Equal(st.Unimplemented, want) {
+		t.Errorf("unimplemented %q, want %q", st.Unimplemented, want)
+	}
+	if len(vm.unimpl) != 2 {
+		t.Errorf("%d unimplemented entries kept, want 2", len(vm.unimpl))
+	}
+	var msgs []string
+	for _, r := range h.records {
+		msgs = append(msgs, r.Message)
+	}
+	if len(msgs) != 3 {
+		t.Errorf("%d log records, want 3 (the first unknown number, acct, io_uring_setup): %q", len(msgs), msgs)
 	}
 }
 

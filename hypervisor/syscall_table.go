@@ -49,18 +49,23 @@ func syscallName(nr int) string {
 	return fmt.Sprintf("syscall_%d", nr)
 }
 
-// dispatchSyscall runs system call nr. Unknown and unimplemented calls
-// return ENOSYS and are reported once per VM.
+// dispatchSyscall runs system call nr. Unimplemented calls return ENOSYS
+// and are reported once per VM each; calls with a number no x86-64
+// system call has return ENOSYS and are only counted, all in one tally
+// (the first one is reported), so that a guest making arbitrary numbers
+// cannot grow the VM's reports.
 func (t *Thread) dispatchSyscall(nr uint64, a SyscallArgs) (uint64, error) {
 	if nr == virt.PVSyscall {
 		return t.pvCall(a)
 	}
-	if nr < uint64(len(syscallTable)) {
+	if nr < uint64(len(syscallTable)) && syscallNames[nr] != "" {
 		if fn := syscallTable[nr]; fn != nil {
 			return fn(t, a)
 		}
+		t.proc.vm.reportUnimplemented(int(nr))
+		return 0, unix.ENOSYS
 	}
-	t.proc.vm.reportUnimplemented(int(min(nr, 1<<31-1)))
+	t.proc.vm.reportUnknownSyscall(nr)
 	return 0, unix.ENOSYS
 }
 

@@ -35,11 +35,18 @@ type VM struct {
 	// releasing the machine.
 	runMu sync.Mutex
 
-	mu     sync.Mutex // protects ran, closed, proc, unimpl
+	mu     sync.Mutex // protects ran, closed, proc, unimpl, unknown
 	ran    bool
 	closed bool
 	proc   *Process
+	// unimpl holds the numbers of the x86-64 system calls the guest made
+	// that the VMM does not implement: at most one entry per call
+	// syscallNames has.
 	unimpl map[int]bool
+	// unknown tallies the system calls whose number no x86-64 system
+	// call has, whatever the number: a guest can make any number of
+	// them without growing the VM's state, logs or metrics.
+	unknown unknownSyscalls
 
 	stats vmCounters
 }
@@ -162,7 +169,15 @@ func (vm *VM) Run(ctx context.Context, path string, argv []string) (ExitStatus, 
 	return p.result()
 }
 
-// reportUnimplemented logs an unimplemented system call once per VM.
+// unknownSyscalls is the tally of system calls with unknown numbers.
+type unknownSyscalls struct {
+	count uint64
+	first int64 // the first unknown number, as the guest's RAX read signed
+}
+
+// reportUnimplemented logs an unimplemented system call once per VM. nr
+// must be the number of an x86-64 system call (syscallNames names it);
+// other numbers go to reportUnknownSyscall.
 func (vm *VM) reportUnimplemented(nr int) {
 	vm.mu.Lock()
 	seen := vm.unimpl[nr]
@@ -170,6 +185,22 @@ func (vm *VM) reportUnimplemented(nr int) {
 	vm.mu.Unlock()
 	if !seen {
 		vm.log.Warn("unimplemented system call, returning ENOSYS", "nr", nr, "name", syscallName(nr))
+	}
+}
+
+// reportUnknownSyscall counts a system call whose number no x86-64
+// system call has. Only the first one is logged; the others are counted
+// (Stats.UnknownSyscalls), whichever numbers they have.
+func (vm *VM) reportUnknownSyscall(nr uint64) {
+	vm.mu.Lock()
+	vm.unknown.count++
+	first := vm.unknown.count == 1
+	if first {
+		vm.unknown.first = int64(nr)
+	}
+	vm.mu.Unlock()
+	if first {
+		vm.log.Warn("unknown system call number, returning ENOSYS (further unknown numbers are only counted)", "nr", int64(nr))
 	}
 }
 
@@ -185,8 +216,16 @@ type Stats struct {
 	Kicks uint64
 	// Signals counts signal handlers the VMM started (frames it built).
 	Signals uint64
-	// Unimplemented lists the unimplemented system calls the guest made.
+	// Unimplemented lists, by name, the x86-64 system calls the guest
+	// made that the VMM does not implement (they returned ENOSYS): at
+	// most one entry per system call Linux has.
 	Unimplemented []string
+	// UnknownSyscalls counts the system calls the guest made with a
+	// number no x86-64 system call has (they returned ENOSYS), and
+	// FirstUnknownSyscall is the first such number (RAX read as a signed
+	// number), when UnknownSyscalls > 0.
+	UnknownSyscalls     uint64
+	FirstUnknownSyscall int64
 	// Memory is the guest address space's size, when a program runs.
 	Memory MMStats
 	// Denials lists what the sandbox refused, one entry per kind.
@@ -209,6 +248,7 @@ func (vm *VM) Stats() Stats {
 	for nr := range vm.unimpl {
 		s.Unimplemented = append(s.Unimplemented, syscallName(nr))
 	}
+	s.UnknownSyscalls, s.FirstUnknownSyscall = vm.unknown.count, vm.unknown.first
 	vm.mu.Unlock()
 	sort.Strings(s.Unimplemented)
 	return s

@@ -14,7 +14,17 @@
        Starts N threads that wait on a futex nobody wakes, writes
        "ready\n", then for each read(2) of standard input that returns
        data makes 1000 getpid calls, spins a while and writes "ok\n"; at
-       end of input it exits with exit_group(0), which ends the threads. */
+       end of input it exits with exit_group(0), which ends the threads.
+
+   vmguest bogus N
+       Makes N system calls with the distinct numbers 100000 .. 100000+N-1,
+       which no x86-64 system call has, then acct(NULL), which the VMM
+       does not implement; exits 0 if every one returned -ENOSYS, else 1.
+
+   vmguest churn N
+       Starts N threads one after another, each making one getpid call
+       and exit(2), and waits for each (on its CLONE_CHILD_CLEARTID word)
+       before starting the next; then behaves like "block 0". */
 #include <linux/futex.h>
 #include <linux/sched.h>
 #include <sys/syscall.h>
@@ -119,13 +129,21 @@ static void tally(void) {
 	exit_group(0);
 }
 
+static void serve(void);
+
 static void block(long n) {
-	char buf[64];
 	if (n < 0 || n > MAXT)
 		exit_group(2);
 	for (long i = 0; i < n; i++)
 		if (spawn(block_worker, 0, stacks[i] + STACK, &ctid[i]) < 0)
 			exit_group(3);
+	serve();
+}
+
+/* serve writes "ready\n", then does a round of work per read of standard
+   input and exits at its end. */
+static void serve(void) {
+	char buf[64];
 	write_str(1, "ready\n");
 	while (sys3(SYS_read, 0, (long)buf, sizeof buf) > 0) {
 		for (int i = 0; i < 1000; i++)
@@ -137,6 +155,33 @@ static void block(long n) {
 	exit_group(0);
 }
 
+static void bogus(long n) {
+	int bad = 0;
+	for (long i = 0; i < n; i++)
+		if (sys3(100000 + i, 0, 0, 0) != -38)
+			bad = 1;
+	if (sys3(SYS_acct, 0, 0, 0) != -38)
+		bad = 1;
+	exit_group(bad);
+}
+
+static void __attribute__((noreturn, used)) churn_worker(long unused) {
+	(void)unused;
+	sys3(SYS_getpid, 0, 0, 0);
+	exit_thread();
+}
+
+static void churn(long n) {
+	for (long i = 0; i < n; i++) {
+		ctid[0] = -1;
+		if (spawn(churn_worker, 0, stacks[0] + STACK, &ctid[0]) < 0)
+			exit_group(3);
+		while (ctid[0] != 0)
+			__asm__ volatile("pause" ::: "memory");
+	}
+	serve();
+}
+
 void __attribute__((noreturn, used)) start_c(long *sp) {
 	long argc = sp[0];
 	char **argv = (char **)(sp + 1);
@@ -144,7 +189,11 @@ void __attribute__((noreturn, used)) start_c(long *sp) {
 		tally();
 	if (argc >= 3 && streq(argv[1], "block"))
 		block(atol_(argv[2]));
-	write_str(2, "usage: vmguest tally | vmguest block N\n");
+	if (argc >= 3 && streq(argv[1], "bogus"))
+		bogus(atol_(argv[2]));
+	if (argc >= 3 && streq(argv[1], "churn"))
+		churn(atol_(argv[2]));
+	write_str(2, "usage: vmguest tally | vmguest block N | vmguest bogus N | vmguest churn N\n");
 	exit_group(2);
 }
 

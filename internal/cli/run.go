@@ -177,7 +177,7 @@ func runRun(env *Env, args []string) int {
 	st, err := vm.Run(ctx, prog, o.argv)
 	cancel()
 	<-stopped
-	code = runResult(env, vm, st, err, got)
+	code = runResult(env, vm.Stats(), st, err, got)
 	if metrics != nil {
 		// The reports are out; the final counts stay up for
 		// --metrics-linger, unless a signal killed the program (vpmu
@@ -194,11 +194,12 @@ func runRun(env *Env, args []string) int {
 	return code
 }
 
-// runResult reports how the program ended (refusals, a crash, a load
-// error, the signal that stopped vpmu) and returns vpmu run's exit
-// status.
-func runResult(env *Env, vm *hypervisor.VM, st hypervisor.ExitStatus, err error, got os.Signal) int {
-	reportDenials(env.Stderr, vm.Stats().Denials)
+// runResult reports how the program ended (refusals, unknown system
+// calls, a crash, a load error, the signal that stopped vpmu) and returns
+// vpmu run's exit status.
+func runResult(env *Env, vmst hypervisor.Stats, st hypervisor.ExitStatus, err error, got os.Signal) int {
+	reportDenials(env.Stderr, vmst.Denials)
+	reportUnknownSyscalls(env.Stderr, vmst)
 	var crash *hypervisor.GuestCrash
 	var le *hypervisor.LoadError
 	switch {

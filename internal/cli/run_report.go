@@ -12,8 +12,9 @@ import (
 )
 
 // What vpmu run prints on stderr besides the program's own output: the
-// VMM's warnings (sandbox refusals, unimplemented system calls) as they
-// happen, a summary of repeated refusals, and crash reports.
+// VMM's warnings (sandbox refusals, unimplemented system calls, the first
+// system call with an unknown number) as they happen, a summary of
+// repeated refusals and unknown system calls, and crash reports.
 
 // vmmLogHandler prints the VMM's warnings and errors (sandbox refusals,
 // unimplemented system calls) as "vpmu CMD: message key=value ...". The
@@ -71,6 +72,16 @@ func reportDenials(w io.Writer, ds []hypervisor.Denial) {
 		if d.Count > 1 {
 			fmt.Fprintf(w, "vpmu run: sandbox: %d %s refusals in all\n", d.Count, d.Kind)
 		}
+	}
+}
+
+// reportUnknownSyscalls summarizes the system calls with unknown numbers
+// when there was more than one (the VMM logged the first when it
+// happened, and only counted the others).
+func reportUnknownSyscalls(w io.Writer, st hypervisor.Stats) {
+	if st.UnknownSyscalls > 1 {
+		fmt.Fprintf(w, "vpmu run: %d system calls with unknown numbers in all, the first %d (all returned ENOSYS)\n",
+			st.UnknownSyscalls, st.FirstUnknownSyscall)
 	}
 }
 

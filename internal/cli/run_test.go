@@ -207,3 +207,21 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestRunUnknownSyscalls runs a program that makes 20,000 system calls
+// with distinct numbers no x86-64 system call has, and acct, which the
+// VMM does not implement: vpmu run reports the first unknown number when
+// it happens and the count at the end, two lines for the 20,000 calls.
+func TestRunUnknownSyscalls(t *testing.T) {
+	prog := metricsGuest(t)
+	code, _, errs := vpmuRun(t, nil, "--vcpus", "1", "--", prog, "bogus", "20000")
+	if code != 0 {
+		t.Fatalf("exit %d (1: a call did not return ENOSYS), stderr:\n%s", code, errs)
+	}
+	want := "vpmu run: unknown system call number, returning ENOSYS (further unknown numbers are only counted) nr=100000\n" +
+		"vpmu run: unimplemented system call, returning ENOSYS nr=163 name=acct\n" +
+		"vpmu run: 20000 system calls with unknown numbers in all, the first 100000 (all returned ENOSYS)\n"
+	if errs != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errs, want)
+	}
+}
