@@ -180,8 +180,9 @@ func runRun(env *Env, args []string) int {
 	code = runResult(env, vm.Stats(), st, err, got)
 	if metrics != nil {
 		// The reports are out; the final counts stay up for
-		// --metrics-linger, unless a signal killed the program (vpmu
-		// run then ends at once) or it never ran.
+		// --metrics-linger, unless a signal came (it killed the
+		// program, or it came as the program ended and so ends the
+		// linger at once) or the program never ran.
 		linger := o.metrics.linger
 		var crash *hypervisor.GuestCrash
 		if got != nil || err != nil && !errors.As(err, &crash) {
@@ -196,7 +197,12 @@ func runRun(env *Env, args []string) int {
 
 // runResult reports how the program ended (refusals, unknown system
 // calls, a crash, a load error, the signal that stopped vpmu) and returns
-// vpmu run's exit status.
+// vpmu run's exit status. got is the signal vpmu received while the
+// program ran, or nil: it is reported, and vpmu exits as if it had been
+// killed by it, only when the program was killed (by the SIGKILL that Run
+// sends when its context is cancelled). A signal that arrived as the
+// program was ending on its own (Run had returned, or the program's exit
+// was already under way) leaves the program's exit status alone.
 func runResult(env *Env, vmst hypervisor.Stats, st hypervisor.ExitStatus, err error, got os.Signal) int {
 	reportDenials(env.Stderr, vmst.Denials)
 	reportUnknownSyscalls(env.Stderr, vmst)
@@ -215,7 +221,7 @@ func runResult(env *Env, vmst hypervisor.Stats, st hypervisor.ExitStatus, err er
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "vpmu run: %v\n", err)
 		return exitRunFailed
-	case got != nil:
+	case got != nil && st.Signal == syscall.SIGKILL:
 		if s, ok := got.(syscall.Signal); ok {
 			fmt.Fprintf(env.Stderr, "vpmu run: %v: the program was killed\n", got)
 			return exitSignalBased + int(s)

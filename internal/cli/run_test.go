@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/vpmu/vpmu/hypervisor"
 	"github.com/vpmu/vpmu/internal/testutil"
 )
 
@@ -205,6 +207,40 @@ func TestParseSize(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestRunResultSignal checks when vpmu run reports the signal it got as
+// what ended the program: only when the program was killed. A SIGINT
+// that arrives after the program exited on its own (after vm.Run
+// returned, before vpmu stopped listening) leaves its exit status alone.
+// runResult decides from the exit status Run returned, so the race is
+// tested by its two outcomes, without timing.
+func TestRunResultSignal(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		st       hypervisor.ExitStatus
+		got      os.Signal
+		want     int
+		reported bool
+	}{
+		{"killed by the signal", hypervisor.ExitStatus{Signal: syscall.SIGKILL}, os.Interrupt, 130, true},
+		{"killed by SIGTERM", hypervisor.ExitStatus{Signal: syscall.SIGKILL}, syscall.SIGTERM, 143, true},
+		{"exited before the signal", hypervisor.ExitStatus{Code: 0}, os.Interrupt, 0, false},
+		{"exited 3 before the signal", hypervisor.ExitStatus{Code: 3}, syscall.SIGHUP, 3, false},
+		{"died of its own signal", hypervisor.ExitStatus{Signal: syscall.SIGABRT}, os.Interrupt, 128 + int(syscall.SIGABRT), false},
+		{"killed itself, no signal to vpmu", hypervisor.ExitStatus{Signal: syscall.SIGKILL}, nil, 137, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errb bytes.Buffer
+			code := runResult(&Env{Stderr: &errb}, hypervisor.Stats{}, tc.st, nil, tc.got)
+			if code != tc.want {
+				t.Errorf("exit status %d, want %d", code, tc.want)
+			}
+			if reported := strings.Contains(errb.String(), "the program was killed"); reported != tc.reported {
+				t.Errorf("stderr %q: the kill reported %v, want %v", errb.String(), reported, tc.reported)
+			}
+		})
 	}
 }
 
