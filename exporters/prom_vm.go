@@ -15,6 +15,27 @@ import (
 // exited guest thread when VMOptions.ExitedThreadTTL is zero.
 const DefaultExitedThreadTTL = 5 * time.Minute
 
+// vmExitedThreadsListed is how many exited threads the virtual PMU of a
+// VM served with per-thread rows lists (VMExitedThreads).
+const vmExitedThreadsListed = 1024
+
+// VMExitedThreads returns the hypervisor.VPMUConfig.ExitedThreads of a
+// VM that a VMTarget with VMOptions.PerThread perThread serves for as
+// long as the program runs (vpmu run --metrics): it bounds the memory
+// and the cost of a scrape of a program that creates threads without
+// end. Without per-thread rows the target needs no exited thread (the
+// totals include them all): none is kept. With them the target keeps an
+// exited thread's final counts itself, for ExitedThreadTTL, from the
+// first Read that finds it exited; the virtual PMU lists the 1024 that
+// exited last, so that a thread's final counts are seen unless more
+// than 1024 threads exit between two scrapes.
+func VMExitedThreads(perThread bool) int {
+	if perThread {
+		return vmExitedThreadsListed
+	}
+	return -1
+}
+
 // LabelVM is the identity label of a VM target.
 const LabelVM = "vm"
 
@@ -44,7 +65,9 @@ type VMOptions struct {
 type vmSource interface {
 	// Threads returns the program's live threads and all it ever had.
 	Threads() (live, created int)
-	Counts() hypervisor.VPMUCounts
+	// Counts returns the counts, with the per-thread rows when
+	// perThread (hypervisor.VPMU.Counts, else TotalCounts).
+	Counts(perThread bool) hypervisor.VPMUCounts
 	VCPUExits() []hypervisor.VCPUExits
 	Stats() hypervisor.Stats
 	Calibration() hypervisor.Calibration
@@ -59,11 +82,17 @@ type hvSource struct {
 }
 
 func (s hvSource) Threads() (int, int)                 { return s.u.Threads() }
-func (s hvSource) Counts() hypervisor.VPMUCounts       { return s.u.Counts() }
 func (s hvSource) VCPUExits() []hypervisor.VCPUExits   { return s.u.VCPUExits() }
 func (s hvSource) Stats() hypervisor.Stats             { return s.vm.Stats() }
 func (s hvSource) HostKind() string                    { return s.vm.Host().Kind.String() }
 func (s hvSource) Calibration() hypervisor.Calibration { return s.u.Calibration() }
+
+func (s hvSource) Counts(perThread bool) hypervisor.VPMUCounts {
+	if perThread {
+		return s.u.Counts()
+	}
+	return s.u.TotalCounts()
+}
 
 // VMTarget is a PromTarget for a VM of the vpmu hypervisor: the events of
 // its VPMUConfig.Spec, counted by the virtual PMU. Its identity is
@@ -79,8 +108,17 @@ func (s hvSource) Calibration() hypervisor.Calibration { return s.u.Calibration(
 // An event the VM cannot count is one row, in the totals, with its
 // *pmu.NotSupportedError. A thread that exited keeps its final counts,
 // with ErrTargetExited, for VMOptions.ExitedThreadTTL; its rows are then
-// left out. Once the program has ended (no thread left), every row is
-// final and carries ErrTargetExited.
+// left out. The target keeps those final counts itself, so the VM's
+// virtual PMU need not list the thread that long: a VM that serves a
+// long-running program should bound what it lists with
+// VPMUConfig.ExitedThreads = VMExitedThreads(PerThread). A thread the
+// virtual PMU stopped listing before any Read found it exited has no
+// final rows: its rows go at once. Once the program has ended (no thread
+// left), every row is final and carries ErrTargetExited.
+//
+// Without PerThread a Read costs the same whatever the number of threads
+// that exited: it reads the VM's totals, which include them, and the
+// live threads.
 //
 // The VM never multiplexes: Enabled and Running are the guest time of
 // the thread, VCPU or VM, always equal.
@@ -97,18 +135,30 @@ type VMTarget struct {
 
 	names      []string  // event names, from the first Counts
 	vcpuLabels [][]Label // by VCPU
-	threads    []vmThread
-	rows       []Row // Read's result, reused
+	rows       []Row     // Read's result, reused
+
+	// threads are the guest threads the target knows, by TID, and in
+	// order the same, in the order it first saw them: those the last
+	// counts listed, and the exited ones it still serves after the
+	// virtual PMU stopped listing them. read counts the Reads.
+	threads map[int]*vmThread
+	order   []*vmThread
+	read    uint64
 }
 
-// vmThread is what a VMTarget remembers about one guest thread, by its
-// position in VPMUCounts.Threads (creation order).
+// vmThread is what a VMTarget remembers about one guest thread.
 type vmThread struct {
 	tid    int
 	labels []Label // {tid, comm}
-	// exitedAt is when a Read first found the thread exited.
+	// listed is the last Read whose counts listed the thread.
+	listed uint64
+	// exitedAt is when a Read first found the thread exited, and final
+	// its counts then (shared with the VPMUCounts they came from, never
+	// written).
 	exitedAt time.Time
-	dropped  bool
+	final    []pmu.Value
+	// dropped: the TTL is over, the thread has no rows any more.
+	dropped bool
 }
 
 // NewVMTarget returns a target reading vm's virtual PMU. Create it after
@@ -160,7 +210,7 @@ func (t *VMTarget) Read(ctx context.Context) ([]Row, error) {
 	if created > 0 && live == 0 {
 		final = ErrTargetExited
 	}
-	c := t.src.Counts()
+	c := t.src.Counts(t.opts.PerThread)
 	if len(c.Errs) != len(c.Events) || len(c.Total) != len(c.Events) {
 		return nil, fmt.Errorf("VM %q: inconsistent counts: %d events, %d errors, %d totals", t.opts.Name, len(c.Events), len(c.Errs), len(c.Total))
 	}
@@ -183,28 +233,55 @@ func (t *VMTarget) Read(ctx context.Context) ([]Row, error) {
 		rows = appendCounted(rows, t.names, c.Errs, ls, vc.Values, final)
 	}
 	if t.opts.PerThread {
-		now := t.opts.Now()
-		for k := range c.Threads {
-			th := &c.Threads[k]
-			st := t.thread(k, th)
-			if st.dropped {
-				continue
-			}
-			err := final
-			if th.Exited {
-				if st.exitedAt.IsZero() {
-					st.exitedAt = now
-				} else if t.opts.ExitedThreadTTL > 0 && now.Sub(st.exitedAt) >= t.opts.ExitedThreadTTL {
-					st.dropped = true
-					continue
-				}
-				err = ErrTargetExited
-			}
-			rows = appendCounted(rows, t.names, c.Errs, st.labels, th.Values, err)
-		}
+		rows = t.appendThreads(rows, c, final)
 	}
 	t.rows = rows
 	return rows, nil
+}
+
+// appendThreads appends the rows of the threads of c, then those of the
+// exited threads c no longer lists whose TTL is not over, and forgets
+// the others.
+func (t *VMTarget) appendThreads(rows []Row, c hypervisor.VPMUCounts, final error) []Row {
+	now := t.opts.Now()
+	t.read++
+	expired := func(st *vmThread) bool {
+		return t.opts.ExitedThreadTTL > 0 && now.Sub(st.exitedAt) >= t.opts.ExitedThreadTTL
+	}
+	for k := range c.Threads {
+		th := &c.Threads[k]
+		st := t.thread(th)
+		st.listed = t.read
+		if st.dropped {
+			continue
+		}
+		err := final
+		if th.Exited {
+			if st.exitedAt.IsZero() {
+				st.exitedAt, st.final = now, th.Values
+			} else if expired(st) {
+				st.dropped, st.final = true, nil
+				continue
+			}
+			err = ErrTargetExited
+		}
+		rows = appendCounted(rows, t.names, c.Errs, st.labels, th.Values, err)
+	}
+	kept := t.order[:0]
+	for _, st := range t.order {
+		switch {
+		case st.listed == t.read:
+		case st.final != nil && !expired(st):
+			rows = appendCounted(rows, t.names, c.Errs, st.labels, st.final, ErrTargetExited)
+		default:
+			delete(t.threads, st.tid)
+			continue
+		}
+		kept = append(kept, st)
+	}
+	clear(t.order[len(kept):])
+	t.order = kept
+	return rows
 }
 
 // appendCounted appends a row per counted event of one VCPU or thread.
@@ -225,18 +302,17 @@ func (t *VMTarget) vcpuLabel(id int) []Label {
 	return t.vcpuLabels[id]
 }
 
-// thread returns the state of the k-th thread of the counts, learning
-// its labels the first time.
-func (t *VMTarget) thread(k int, th *hypervisor.VPMUThreadCounts) *vmThread {
-	for len(t.threads) <= k {
-		t.threads = append(t.threads, vmThread{tid: -1})
+// thread returns the state of a thread of the counts, learning its
+// labels the first time (TIDs are never reused within a VM).
+func (t *VMTarget) thread(th *hypervisor.VPMUThreadCounts) *vmThread {
+	if st := t.threads[th.TID]; st != nil {
+		return st
 	}
-	st := &t.threads[k]
-	if st.tid != th.TID {
-		// First sight (TIDs are never reused within a VM, so a
-		// different TID at the same position cannot happen; starting
-		// over is the safe answer if it did).
-		*st = vmThread{tid: th.TID, labels: []Label{{LabelTID, strconv.Itoa(th.TID)}, {LabelComm, th.Comm}}}
+	if t.threads == nil {
+		t.threads = map[int]*vmThread{}
 	}
+	st := &vmThread{tid: th.TID, labels: []Label{{LabelTID, strconv.Itoa(th.TID)}, {LabelComm, th.Comm}}}
+	t.threads[th.TID] = st
+	t.order = append(t.order, st)
 	return st
 }

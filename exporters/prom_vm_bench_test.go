@@ -1,10 +1,12 @@
 package exporters
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // vmBenchSpecs are the specs of the VM scrape benchmarks: the 4 software
@@ -77,5 +79,38 @@ func BenchmarkPromVMGather100Threads(b *testing.B) {
 		if _, err := reg.Gather(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPromVMGather2000Exited is a whole scrape of a running VM
+// whose program has created and joined 2000 threads one after another
+// (a thread-per-request server in small) and now has one, on 2 VCPUs,
+// configured as vpmu run --metrics configures it (VMExitedThreads,
+// default events), without and with per-thread rows. It reports the
+// series of a scrape and the threads the virtual PMU lists.
+func BenchmarkPromVMGather2000Exited(b *testing.B) {
+	for _, perThread := range []bool{false, true} {
+		b.Run(fmt.Sprintf("per-thread=%v", perThread), func(b *testing.B) {
+			vm, _, _ := serveGuest(b, vmBenchSpecs[1].spec, VMExitedThreads(perThread), "churn", "2000")
+			vt, err := NewVMTarget(vm, VMOptions{Name: "bench", PerThread: perThread})
+			if err != nil {
+				b.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(newTestCollector(b, vt), vt.VMMCollector())
+			b.ReportAllocs()
+			var mfs []*dto.MetricFamily
+			for b.Loop() {
+				if mfs, err = reg.Gather(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			n := 0
+			for _, mf := range mfs {
+				n += len(mf.GetMetric())
+			}
+			b.ReportMetric(float64(n), "series")
+			b.ReportMetric(float64(len(vm.VPMU().Counts().Threads)), "listed-threads")
+		})
 	}
 }

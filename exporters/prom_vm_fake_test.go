@@ -25,10 +25,14 @@ func (f *fakeVM) Threads() (int, int) {
 	return f.live, f.created
 }
 
-func (f *fakeVM) Counts() hypervisor.VPMUCounts {
+func (f *fakeVM) Counts(perThread bool) hypervisor.VPMUCounts {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.counts
+	c := f.counts
+	if !perThread {
+		c.Threads = nil
+	}
+	return c
 }
 
 func (f *fakeVM) VCPUExits() []hypervisor.VCPUExits {

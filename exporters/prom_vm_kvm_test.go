@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -44,13 +45,19 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// newVM creates a VM counting spec; it is closed at the end of the test.
-func newVM(t testing.TB, spec string, vcpus int, stdin io.Reader, stdout io.Writer) *hypervisor.VM {
+// newVM creates a VM counting spec, with exitedThreads as its
+// VPMUConfig.ExitedThreads (0: every thread listed, the default); it is
+// closed at the end of the test.
+func newVM(t testing.TB, spec string, vcpus int, stdin io.Reader, stdout io.Writer, exitedThreads ...int) *hypervisor.VM {
 	t.Helper()
+	vc := hypervisor.VPMUConfig{Spec: pmu.MustParseSpec(spec)}
+	if len(exitedThreads) > 0 {
+		vc.ExitedThreads = exitedThreads[0]
+	}
 	vm, err := hypervisor.New(hypervisor.Config{
 		VCPUs: vcpus, PCPUs: 1, MemBytes: 64 << 20,
 		Stdin: stdin, Stdout: &lockedWriter{w: stdout}, Stderr: &lockedWriter{w: io.Discard},
-		VPMU: hypervisor.VPMUConfig{Spec: pmu.MustParseSpec(spec)},
+		VPMU: vc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -141,25 +148,39 @@ func TestVMGolden(t *testing.T) {
 // waits until it is done.
 func blockGuest(t testing.TB, spec string, n int) (vm *hypervisor.VM, work func()) {
 	t.Helper()
+	vm, work, _ = serveGuest(t, spec, 0, "block", strconv.Itoa(n))
+	return vm, work
+}
+
+// serveGuest is blockGuest for "vmguest ARGS" (block or churn), in a VM
+// with VPMUConfig.ExitedThreads exitedThreads. It also returns a
+// function that ends the guest's input and waits until the program has
+// ended (the test's cleanup does it otherwise).
+func serveGuest(t testing.TB, spec string, exitedThreads int, args ...string) (vm *hypervisor.VM, work, end func()) {
+	t.Helper()
 	prog := vmGuest(t)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	vm = newVM(t, spec, 2, inR, outW)
+	vm = newVM(t, spec, 2, inR, outW, exitedThreads)
 	done := make(chan error, 1)
 	go func() {
-		st, err := vm.Run(context.Background(), prog, []string{prog, "block", strconv.Itoa(n)})
+		st, err := vm.Run(context.Background(), prog, append([]string{prog}, args...))
 		if err == nil && st.Int() != 0 {
 			err = &exec.ExitError{}
 		}
 		outW.Close()
 		done <- err
 	}()
-	t.Cleanup(func() {
-		inW.Close() // end of input: the guest exits
-		if err := <-done; err != nil {
-			t.Errorf("guest: %v", err)
-		}
-	})
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			inW.Close() // end of input: the guest exits
+			if err := <-done; err != nil {
+				t.Errorf("guest: %v", err)
+			}
+		})
+	}
+	t.Cleanup(end)
 	lines := bufio.NewReader(outR)
 	expect := func(want string) {
 		line, err := lines.ReadString('\n')
@@ -173,7 +194,7 @@ func blockGuest(t testing.TB, spec string, n int) (vm *hypervisor.VM, work func(
 			t.Fatal(err)
 		}
 		expect("ok")
-	}
+	}, end
 }
 
 // TestVMTargetLive scrapes a running guest twice around a round of work:
@@ -262,5 +283,60 @@ func TestVMUnknownSyscalls(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestVMTargetChurn runs a guest that creates and joins 2000 threads one
+// after another, then waits (a thread-per-request server in small), in
+// a VM configured as vpmu run --metrics configures it (VMExitedThreads),
+// without and with per-thread rows. The virtual PMU lists no exited
+// thread, or the last 1024; the target's series and state are bounded by
+// that; once the program has ended the totals, which count every thread,
+// equal the VM's own count of system calls and the VCPUs' sums.
+func TestVMTargetChurn(t *testing.T) {
+	const n = 2000
+	for _, perThread := range []bool{false, true} {
+		t.Run(fmt.Sprintf("PerThread=%v", perThread), func(t *testing.T) {
+			vm, work, end := serveGuest(t, "syscalls,task-clock", VMExitedThreads(perThread), "churn", strconv.Itoa(n))
+			vt, err := NewVMTarget(vm, VMOptions{Name: "churn", PerThread: perThread})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newTestCollector(t, vt)
+			work()
+			series(t, c) // while the program runs
+			end()
+			s := series(t, c, vt.VMMCollector())
+			wantListed := 0 // every thread has exited
+			if perThread {
+				wantListed = vmExitedThreadsListed
+			}
+			if listed := len(vm.VPMU().Counts().Threads); listed != wantListed {
+				t.Errorf("the virtual PMU lists %d threads, want %d", listed, wantListed)
+			}
+			tids := len(withPrefix(s, `vpmu_events_total{comm="vmguest",event="syscalls",`))
+			wantTIDs := 0
+			if perThread {
+				// The first scrape saw the main thread and the
+				// last 1024 workers; the main thread exited
+				// since, and the worker that exited first of
+				// those is no longer listed but still served.
+				wantTIDs = vmExitedThreadsListed + 1
+			}
+			if tids != wantTIDs || len(vt.threads) != wantTIDs || len(vt.order) != wantTIDs {
+				t.Errorf("%d threads with series, %d known to the target (%d in order), want %d", tids, len(vt.threads), len(vt.order), wantTIDs)
+			}
+			if got := s[`vpmu_vm_threads_created_total{target="vm",vm="churn"}`]; got != n+1 {
+				t.Errorf("vpmu_vm_threads_created_total %v, want %d", got, n+1)
+			}
+			// Each worker made getpid and exit, the main thread a
+			// clone per worker, futex waits, the "ready" write, two
+			// reads, 1000 getpid, the "ok" write and exit_group.
+			total := s[`vpmu_events_total{event="syscalls",target="vm",vm="churn"}`]
+			vcpus := s[`vpmu_events_total{event="syscalls",target="vm",vcpu="0",vm="churn"}`] + s[`vpmu_events_total{event="syscalls",target="vm",vcpu="1",vm="churn"}`]
+			if st := vm.Stats(); total != vcpus || total != float64(st.Syscalls) || total < 3*n+1005 {
+				t.Errorf("syscalls: total %v, VCPUs %v, the VM counted %d; want them equal, at least %d", total, vcpus, st.Syscalls, 3*n+1005)
+			}
+		})
 	}
 }

@@ -327,3 +327,67 @@ func TestVMTargetErrors(t *testing.T) {
 		t.Errorf("Info %s", got)
 	}
 }
+
+// TestVMTargetThreadsGone follows a thread the VM stops listing
+// (VPMUConfig.ExitedThreads): an exited thread a Read has seen keeps its
+// final rows for the TTL from the target's own copy, then the target
+// forgets it; a thread the VM stopped listing before any Read found it
+// exited loses its rows at once. The target's state keeps only the
+// threads it serves.
+func TestVMTargetThreadsGone(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	now := start
+	clock := func() time.Time { return now }
+	const ttl = time.Minute
+	f := newFakeVM(false)
+	vt, c, _ := vmCollectors(t, f, VMOptions{PerThread: true, ExitedThreadTTL: ttl, Now: clock})
+	worker := func(tid string) string {
+		return `vpmu_events_total{comm="guest",event="syscalls",target="vm",tid="` + tid + `",vm="guest"}`
+	}
+	workerUp := `vpmu_event_up{comm="guest",event="syscalls",reason="exited",target="vm",tid="1001",vm="guest"}`
+	series(t, c)
+	f.set(func(f *fakeVM) {
+		f.live = 1
+		f.counts.Threads[1].Exited = true
+	})
+	series(t, c) // the worker is seen exited
+	f.set(func(f *fakeVM) { f.counts.Threads = f.counts.Threads[:1] })
+	for _, d := range []time.Duration{0, ttl / 2, ttl - time.Nanosecond} {
+		now = start.Add(d)
+		s := series(t, c)
+		if s[worker("1001")] != 60 {
+			t.Errorf("%v after the exit, no longer listed: the worker's syscalls %v, want its final 60", d, s[worker("1001")])
+		}
+		if _, ok := s[workerUp]; !ok {
+			t.Errorf("%v after the exit: the worker's rows are not marked exited", d)
+		}
+	}
+	now = start.Add(ttl)
+	s := series(t, c)
+	if got := withPrefix(s, "vpmu_event_up{comm=\"guest\",event=\"syscalls\",reason=\"exited\""); len(got) != 0 {
+		t.Errorf("rows of exited threads after the TTL: %q", got)
+	}
+	if len(vt.threads) != 1 || len(vt.order) != 1 {
+		t.Errorf("the target remembers %d threads (%d in order), want the main thread only", len(vt.threads), len(vt.order))
+	}
+
+	// A thread seen live that the VM stops listing before a Read saw
+	// it exited: no final counts to serve.
+	f.set(func(f *fakeVM) {
+		f.counts.Threads = append(f.counts.Threads, hypervisor.VPMUThreadCounts{TID: 1002, Comm: "guest", Values: vmValues(5, 1)})
+	})
+	if s := series(t, c); s[worker("1002")] != 5 {
+		t.Errorf("thread 1002: %v system calls, want 5", s[worker("1002")])
+	}
+	f.set(func(f *fakeVM) { f.counts.Threads = f.counts.Threads[:1] })
+	s = series(t, c)
+	if _, ok := s[worker("1002")]; ok {
+		t.Error("thread 1002 still has rows after the VM stopped listing it")
+	}
+	if len(vt.threads) != 1 || len(vt.order) != 1 {
+		t.Errorf("the target remembers %d threads (%d in order), want the main thread only", len(vt.threads), len(vt.order))
+	}
+	if s[`vpmu_events_total{event="syscalls",target="vm",vm="guest"}`] != 160 {
+		t.Errorf("total %v, want 160", s[`vpmu_events_total{event="syscalls",target="vm",vm="guest"}`])
+	}
+}

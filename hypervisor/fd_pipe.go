@@ -417,7 +417,8 @@ func (p *pipe) size() int {
 
 // resize sets the capacity (F_SETPIPE_SZ), rounded up to a power of two
 // of at least a page: EBUSY if the contents would not fit, EPERM beyond
-// pipe-max-size.
+// pipe-max-size. The room it makes lets waiting writers go on, as
+// pipe_set_size wakes them.
 func (p *pipe) resize(n int) (int, error) {
 	if n < 0 || n > pipeMaxSize {
 		return 0, unix.EPERM
@@ -427,8 +428,8 @@ func (p *pipe) resize(n int) (int, error) {
 		size <<= 1
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.count > size {
+		p.mu.Unlock()
 		return 0, unix.EBUSY
 	}
 	buf := make([]byte, size)
@@ -439,5 +440,11 @@ func (p *pipe) resize(n int) (int, error) {
 		p.head = (p.head + c) % len(p.buf)
 	}
 	p.buf, p.head = buf, 0
+	woken, events := p.pump()
+	if size-p.count >= pipeBuf {
+		events |= pollOut | pollWrNorm
+	}
+	p.mu.Unlock()
+	p.wake(woken, nil, events)
 	return size, nil
 }

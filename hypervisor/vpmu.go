@@ -25,6 +25,15 @@ type VPMUConfig struct {
 	// thread, per VCPU and for the whole VM. Events the VM cannot count
 	// are reported with the reason; they do not fail the run.
 	Spec pmu.Spec
+	// ExitedThreads bounds the exited threads VPMU.Counts lists, and so
+	// the memory and the cost of Counts for a program that creates
+	// threads without end (a thread per request): 0 lists every thread
+	// the program ever had (vpmu stat --vm --per-thread prints them
+	// all); N > 0 the N that exited last; a negative value none. The
+	// totals count every thread whatever it is (the final counts of
+	// exited threads are summed when they exit). vpmu run --metrics sets
+	// it (exporters.VMExitedThreads).
+	ExitedThreads int
 	// Precise counts the instructions and branches events of Spec
 	// exactly by single-stepping every thread of the program (tens of
 	// microseconds per instruction). Without it they need a host PMU.
@@ -62,8 +71,21 @@ type vpmu struct {
 	mu sync.Mutex
 	// pages is the pool of thread state pages.
 	pages threadPagePool
-	// threads lists every thread that ever existed, in creation order.
+	// threads lists the live threads and the exited ones Counts still
+	// lists (VPMUConfig.ExitedThreads), in creation order, and until the
+	// next compaction the dropped ones (vpmu_report.go).
 	threads []*vpmuThread
+	// exitQueue lists the exited threads Counts lists, oldest exit
+	// first, when VPMUConfig.ExitedThreads > 0.
+	exitQueue []*vpmuThread
+	// live and created count the threads now and ever; dropped counts
+	// the dropped entries of threads.
+	live, created, dropped int
+	// exitedRaw is, per spec event, the sum of the final counts of every
+	// exited thread as Counts reports them (nanoseconds for time
+	// events), and exitedTime the sum of their guest time in ticks.
+	exitedRaw  []uint64
+	exitedTime uint64
 	// hostSrcs are the events behind host sources srcHostFirst+i;
 	// hostCount is its length, for a lock-free check on the switch path.
 	hostSrcs  []pmu.Event
@@ -119,6 +141,7 @@ func newVPMU(vm *VM) (*vpmu, error) {
 		v.pmu = c
 	}
 	p.spec = p.bindSpec(cfg.Spec, cfg.Precise)
+	p.exitedRaw = make([]uint64, len(p.spec.events))
 	if p.samp, err = p.setupSampling(cfg.Sampling, cfg.Precise, &p.spec); err != nil {
 		return nil, fmt.Errorf("vpmu: sample %s: %w", cfg.Sampling.Event, err)
 	}

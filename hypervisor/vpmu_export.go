@@ -55,10 +55,5 @@ func (u *VPMU) Threads() (live, created int) {
 	p := u.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, pt := range p.threads {
-		if !pt.exited {
-			live++
-		}
-	}
-	return live, len(p.threads)
+	return p.live, p.created
 }

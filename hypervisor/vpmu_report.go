@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"path/filepath"
-	"time"
 
 	"github.com/vpmu/vpmu/pmu"
 )
@@ -17,13 +16,17 @@ type VPMUCounts struct {
 	// or why it is not counted (a *pmu.NotSupportedError).
 	Events []pmu.Event
 	Errs   []error
-	// Threads has one entry per thread the program ever had, in
-	// creation order.
+	// Threads has one entry per live thread and per exited thread
+	// VPMUConfig.ExitedThreads keeps (by default every thread the
+	// program ever had), in creation order. It is empty from
+	// VPMU.TotalCounts.
 	Threads []VPMUThreadCounts
 	// VCPUs has one entry per VCPU: what each source counted on it,
 	// whichever thread ran.
 	VCPUs []VPMUVCPUCounts
-	// Total is the sum over Threads.
+	// Total is the sum over every thread the program ever had, those
+	// Threads leaves out included: with every thread listed, exactly the
+	// sum over Threads.
 	Total []pmu.Value
 	// Calibration is the VM's entry and exit calibration.
 	Calibration Calibration
@@ -44,49 +47,49 @@ type VPMUVCPUCounts struct {
 }
 
 // Counts returns the spec's counts now. After VM.Run returned they are
-// final; during a run live threads are read without being stopped.
-func (u *VPMU) Counts() VPMUCounts {
-	p := u.p
+// final; during a run live threads are read without being stopped. Its
+// cost grows with the threads it lists (VPMUConfig.ExitedThreads).
+func (u *VPMU) Counts() VPMUCounts { return u.p.counts(true) }
+
+// TotalCounts is Counts without the per-thread rows (Threads is empty):
+// the totals and the VCPUs. Its cost grows with the live threads only,
+// not with the threads that exited, which is what a metrics scrape
+// without per-thread series wants.
+func (u *VPMU) TotalCounts() VPMUCounts { return u.p.counts(false) }
+
+// counts is Counts, with the per-thread rows when perThread.
+func (p *vpmu) counts(perThread bool) VPMUCounts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := &p.spec
 	out := VPMUCounts{Events: s.events, Errs: s.errs, Calibration: p.calib}
-	nanos := func(ticks uint64) time.Duration { return p.calib.Nanos(ticks) }
-	value := func(i int, raw, timeTicks uint64) pmu.Value {
-		v := pmu.Value{Event: s.events[i], Raw: raw}
-		if s.errs[i] != nil {
-			return v
-		}
-		if s.binds[i].ns {
-			v.Raw = uint64(nanos(raw))
-		}
-		v.Enabled = nanos(timeTicks)
-		v.Running = v.Enabled
-		return v
-	}
 	out.Total = make([]pmu.Value, len(s.events))
 	for i := range out.Total {
-		out.Total[i] = value(i, 0, 0)
+		out.Total[i] = p.specValue(i, 0, 0)
+		out.Total[i].Raw = p.exitedRaw[i] // in Counts' units already
 	}
-	var totalTime uint64
 	if s.timeSlot >= 0 {
+		totalTime := p.exitedTime
 		for _, pt := range p.threads {
-			tc := VPMUThreadCounts{TID: pt.tid, Comm: pt.comm, Exited: pt.exited, Values: make([]pmu.Value, len(s.events))}
-			tt := p.nodeValue(pt, s.timeSlot, s.timeNode)
-			totalTime += tt
-			for i, slot := range s.slots {
-				var raw uint64
-				if slot >= 0 {
-					raw = p.nodeValue(pt, slot, s.nodes[i])
-				}
-				tc.Values[i] = value(i, raw, tt)
-				out.Total[i].Raw += tc.Values[i].Raw
+			if pt.dropped || pt.exited && !perThread {
+				continue
 			}
-			out.Threads = append(out.Threads, tc)
+			tc := VPMUThreadCounts{TID: pt.tid, Comm: pt.comm, Exited: pt.exited, Values: make([]pmu.Value, len(s.events))}
+			tt := p.threadValues(pt, tc.Values)
+			if !pt.exited {
+				// Exited threads are in exitedRaw and exitedTime.
+				totalTime += tt
+				for i := range out.Total {
+					out.Total[i].Raw += tc.Values[i].Raw
+				}
+			}
+			if perThread {
+				out.Threads = append(out.Threads, tc)
+			}
 		}
 		for i := range out.Total {
 			if s.errs[i] == nil {
-				out.Total[i].Enabled = nanos(totalTime)
+				out.Total[i].Enabled = p.calib.Nanos(totalTime)
 				out.Total[i].Running = out.Total[i].Enabled
 			}
 		}
@@ -99,11 +102,89 @@ func (u *VPMU) Counts() VPMUCounts {
 			if s.errs[i] == nil {
 				raw = p.vcpuValue(id, s.binds[i].src)
 			}
-			vc.Values[i] = value(i, raw, tt)
+			vc.Values[i] = p.specValue(i, raw, tt)
 		}
 		out.VCPUs = append(out.VCPUs, vc)
 	}
 	return out
+}
+
+// specValue is the Value of spec event i for a raw count of its source
+// in guest time timeTicks: time events in nanoseconds, Enabled and
+// Running the guest time; only the event for one not counted.
+func (p *vpmu) specValue(i int, raw, timeTicks uint64) pmu.Value {
+	s := &p.spec
+	v := pmu.Value{Event: s.events[i], Raw: raw}
+	if s.errs[i] != nil {
+		return v
+	}
+	if s.binds[i].ns {
+		v.Raw = uint64(p.calib.Nanos(raw))
+	}
+	v.Enabled = p.calib.Nanos(timeTicks)
+	v.Running = v.Enabled
+	return v
+}
+
+// threadValues fills vals (one per spec event) with pt's counts and
+// returns its guest time in ticks. The spec must be counted (timeSlot
+// >= 0). Called with p.mu held.
+func (p *vpmu) threadValues(pt *vpmuThread, vals []pmu.Value) uint64 {
+	s := &p.spec
+	tt := p.nodeValue(pt, s.timeSlot, s.timeNode)
+	for i, slot := range s.slots {
+		var raw uint64
+		if slot >= 0 {
+			raw = p.nodeValue(pt, slot, s.nodes[i])
+		}
+		vals[i] = p.specValue(i, raw, tt)
+	}
+	return tt
+}
+
+// retire adds the final counts of pt, which has just exited, to the
+// exited sums, and keeps its entry in threads for Counts as
+// VPMUConfig.ExitedThreads says, dropping the oldest exited entry beyond
+// the bound. Called with p.mu held, once per thread.
+func (p *vpmu) retire(pt *vpmuThread) {
+	p.live--
+	if s := &p.spec; s.timeSlot >= 0 {
+		vals := make([]pmu.Value, len(s.events))
+		p.exitedTime += p.threadValues(pt, vals)
+		for i, v := range vals {
+			p.exitedRaw[i] += v.Raw
+		}
+	}
+	switch n := p.cfg.ExitedThreads; {
+	case n < 0:
+		p.drop(pt)
+	case n > 0:
+		p.exitQueue = append(p.exitQueue, pt)
+		if len(p.exitQueue) > n {
+			p.drop(p.exitQueue[0])
+			p.exitQueue[0] = nil
+			p.exitQueue = p.exitQueue[1:]
+		}
+	}
+}
+
+// drop takes an exited thread out of what Counts lists. Its entry stays
+// in threads, skipped, until enough entries are dropped to compact the
+// list in one pass (amortized constant time per thread). Called with
+// p.mu held.
+func (p *vpmu) drop(pt *vpmuThread) {
+	pt.dropped = true
+	p.dropped++
+	if p.dropped < 64 || 2*p.dropped < len(p.threads) {
+		return
+	}
+	kept := make([]*vpmuThread, 0, 2*(len(p.threads)-p.dropped))
+	for _, o := range p.threads {
+		if !o.dropped {
+			kept = append(kept, o)
+		}
+	}
+	p.threads, p.dropped = kept, 0
 }
 
 // nodeValue is pt's count of the spec counter at slot whose root is

@@ -36,6 +36,9 @@ type vpmuThread struct {
 	// lastErr is the text of the last failed paravirtual call.
 	lastErr string
 	exited  bool
+	// dropped marks an exited thread that VPMU.Counts no longer lists
+	// (VPMUConfig.ExitedThreads); vpmu.mu protects it.
+	dropped bool
 	// on is the VCPU the thread is on, nil while it is off every VCPU;
 	// pendingSignals counts signals delivered while it was off.
 	on             *vpmuVCPU
@@ -83,6 +86,8 @@ func (p *vpmu) newThreadState(th *Thread) (*vpmuThread, error) {
 	pt := &vpmuThread{p: p, th: th, tid: th.tid, slot: slot, gva: gva, lastVCPU: -1,
 		vt: virt.NewThread(page, gva, uint32(th.tid), vpmuVCPUGVA)}
 	p.threads = append(p.threads, pt)
+	p.live++
+	p.created++
 	return pt, nil
 }
 
@@ -165,8 +170,9 @@ func (p *vpmu) cloned(parent, child *Thread) error {
 }
 
 // threadGone records the final counts of a thread that left its VCPU for
-// good (or never ran), adds them to its ancestors' inherited sums and
-// frees its page. It is idempotent.
+// good (or never ran), adds them to its ancestors' inherited sums and to
+// the VM's totals of exited threads, and frees its page. It is
+// idempotent.
 func (p *vpmu) threadGone(th *Thread) {
 	pt := th.pmu
 	if pt == nil {
@@ -191,6 +197,7 @@ func (p *vpmu) threadGone(th *Thread) {
 	pt.exited = true
 	pt.comm = commOf(th)
 	p.freeThreadPage(pt.slot)
+	p.retire(pt)
 }
 
 // switchIn puts the thread on VCPU c (Start_thread = Phys*), after
@@ -254,8 +261,8 @@ func (pt *vpmuThread) ownValue(slot int) uint64 {
 }
 
 // inheritedValue is slot's count plus the counts of every descendant
-// that inherited it, live or exited. Called with p.mu held by the
-// thread's owner.
+// that inherited it, live or exited (those through the exited sums of
+// the nodes). Called with p.mu held by the thread's owner.
 func (pt *vpmuThread) inheritedValue(slot int) uint64 {
 	c := pt.ctr[slot]
 	sum := pt.ownValue(slot) + c.node.descExited

@@ -2,6 +2,8 @@ package hypervisor
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -200,4 +202,126 @@ func (b *bytesBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.b)
+}
+
+// churnOracle is an oracle that also records, at every thread exit, the
+// most thread entries the virtual PMU held.
+type churnOracle struct {
+	*oracle
+	vm         *VM // set before Run
+	maxEntries int // guarded by vm.pmu.mu
+}
+
+func (o *churnOracle) ThreadExited(tid int) {
+	o.oracle.ThreadExited(tid)
+	p := o.vm.pmu
+	p.mu.Lock()
+	o.maxEntries = max(o.maxEntries, len(p.threads))
+	p.mu.Unlock()
+}
+
+// TestVPMUExitedThreadsBounded runs a program that creates and joins
+// 2000 threads one after another (a thread-per-request server in small)
+// with each VPMUConfig.ExitedThreads policy: every thread listed (vpmu
+// stat --vm), none (vpmu run --metrics without per-thread rows), the
+// last 16. The virtual PMU's thread entries stay bounded by the policy
+// during the whole run, Counts lists what it says, and the totals are
+// exact whatever it drops: equal to the VM's own system-call and exit
+// counts, to the VCPUs' sums and to the oracle's, and, with every thread
+// listed, to the sum over the threads.
+func TestVPMUExitedThreadsBounded(t *testing.T) {
+	testutil.MustHaveKVM(t)
+	prog := buildC(t, "threads_churn")
+	const n = 2000
+	for _, tc := range []struct {
+		keep, listed, maxEntries int
+	}{
+		{0, n + 1, n + 1},
+		// At most 2 threads live at once; dropped entries wait for
+		// a compaction (64 of them, and half the list).
+		{-1, 0, 2 + 63},
+		{16, 16, 18 + 63},
+	} {
+		t.Run(fmt.Sprintf("ExitedThreads=%d", tc.keep), func(t *testing.T) {
+			o := &churnOracle{oracle: newOracle()}
+			var stdout, stderr bytesBuffer
+			vm, err := New(Config{VCPUs: 2, PCPUs: 2, Hooks: o, Stdout: &stdout, Stderr: &stderr,
+				VPMU: VPMUConfig{Spec: pmu.MustParseSpec(tallySpec), ExitedThreads: tc.keep}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Close()
+			o.vm = vm
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if st, err := vm.Run(ctx, prog, []string{prog, strconv.Itoa(n)}); err != nil || st.Int() != 0 || stdout.String() != "2000 threads joined\n" {
+				t.Fatalf("guest: %v %v, stdout %q, stderr %q", st, err, stdout.String(), stderr.String())
+			}
+			u := vm.VPMU()
+			c, tot := u.Counts(), u.TotalCounts()
+			stats := vm.Stats()
+			if live, created := u.Threads(); live != 0 || created != n+1 || len(o.created) != n+1 {
+				t.Errorf("Threads() = %d live, %d created; the oracle saw %d created; want 0, %d, %d", live, created, len(o.created), n+1, n+1)
+			}
+			if len(c.Threads) != tc.listed || len(tot.Threads) != 0 {
+				t.Errorf("Counts lists %d threads, TotalCounts %d; want %d and 0", len(c.Threads), len(tot.Threads), tc.listed)
+			}
+			vm.pmu.mu.Lock()
+			maxEntries := o.maxEntries
+			vm.pmu.mu.Unlock()
+			if maxEntries > tc.maxEntries {
+				t.Errorf("the virtual PMU held up to %d thread entries, want at most %d", maxEntries, tc.maxEntries)
+			}
+			sys, exits := eventIndex(t, c, "syscalls"), eventIndex(t, c, "vm-exits")
+			cs, mig, ref := eventIndex(t, c, "context-switches"), eventIndex(t, c, "cpu-migrations"), eventIndex(t, c, "ref-cycles")
+			var oracleSys, oracleExits uint64
+			for tid, v := range o.syscalls {
+				oracleSys += v
+				oracleExits += o.exits[tid]
+			}
+			for _, ev := range []struct {
+				i          int
+				vm, oracle uint64
+			}{{sys, stats.Syscalls, oracleSys}, {exits, stats.Exits, oracleExits}, {cs, 0, 0}, {mig, 0, 0}, {ref, 0, 0}} {
+				var vcpus uint64
+				for _, v := range c.VCPUs {
+					vcpus += v.Values[ev.i].Raw
+				}
+				total := c.Total[ev.i].Raw
+				if total != vcpus || tot.Total[ev.i] != c.Total[ev.i] || ev.vm != 0 && (total != ev.vm || total != ev.oracle) {
+					t.Errorf("%s: total %d (TotalCounts %d), VCPUs %d, the VM counted %d, the oracle %d",
+						c.Events[ev.i], total, tot.Total[ev.i].Raw, vcpus, ev.vm, ev.oracle)
+				}
+			}
+			for i := range c.Events {
+				if c.Errs[i] != nil || tc.listed != n+1 {
+					continue
+				}
+				var sum uint64
+				for _, th := range c.Threads {
+					sum += th.Values[i].Raw
+				}
+				if sum != c.Total[i].Raw {
+					t.Errorf("%s: the threads sum to %d, the total is %d", c.Events[i], sum, c.Total[i].Raw)
+				}
+			}
+			for k, th := range c.Threads {
+				if !th.Exited || th.Values[sys].Raw != o.syscalls[th.TID] || th.Values[sys].Raw == 0 {
+					t.Errorf("thread %d: exited %v, %d system calls, the oracle saw %d", th.TID, th.Exited, th.Values[sys].Raw, o.syscalls[th.TID])
+				}
+				if k > 0 && th.TID <= c.Threads[k-1].TID {
+					t.Errorf("threads out of creation order: %d after %d", th.TID, c.Threads[k-1].TID)
+				}
+			}
+			if tc.keep > 0 {
+				// The last to exit: the last workers, then the
+				// main thread (listed first: creation order).
+				if first := 1000 + n - (tc.keep - 1) + 1; c.Threads[0].TID != 1000 || c.Threads[1].TID != first {
+					t.Errorf("kept threads %d, %d, ...; want the main thread and the last %d workers from %d",
+						c.Threads[0].TID, c.Threads[1].TID, tc.keep-1, first)
+				}
+			}
+			t.Logf("%d system calls, %d exits, %d thread entries at most", c.Total[sys].Raw, c.Total[exits].Raw, maxEntries)
+		})
+	}
 }

@@ -23,8 +23,9 @@
 
    vmguest churn N
        Starts N threads one after another, each making one getpid call
-       and exit(2), and waits for each (on its CLONE_CHILD_CLEARTID word)
-       before starting the next; then behaves like "block 0". */
+       and exit(2), and waits for each (a futex wait on its
+       CLONE_CHILD_CLEARTID word) before starting the next; then behaves
+       like "block 0". */
 #include <linux/futex.h>
 #include <linux/sched.h>
 #include <sys/syscall.h>
@@ -176,8 +177,9 @@ static void churn(long n) {
 		ctid[0] = -1;
 		if (spawn(churn_worker, 0, stacks[0] + STACK, &ctid[0]) < 0)
 			exit_group(3);
-		while (ctid[0] != 0)
-			__asm__ volatile("pause" ::: "memory");
+		int v;
+		while ((v = ctid[0]) != 0)
+			sys6(SYS_futex, (long)&ctid[0], FUTEX_WAIT, v, 0, 0, 0);
 	}
 	serve();
 }

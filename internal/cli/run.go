@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vpmu/vpmu/exporters"
 	"github.com/vpmu/vpmu/hypervisor"
 	"github.com/vpmu/vpmu/pmu"
 )
@@ -59,8 +60,9 @@ Metrics (docs/metrics.md):
       --per-thread  also one series per guest thread and event (tid and
                     comm labels). Each thread adds 6 series per event; an
                     exited thread's series stay 5 minutes with its final
-                    counts. Use it for programs with a bounded number of
-                    threads
+                    counts (if more than 1024 threads exit between two
+                    scrapes, the first of them go at once). Use it for
+                    programs with a bounded number of threads
       --precise     count instructions and branches exactly, by
                     single-stepping the program (slow: about 100 times)
       --metrics-linger DURATION
@@ -132,6 +134,11 @@ func runRun(env *Env, args []string) int {
 	}
 	if o.metrics.addr != "" {
 		cfg.VPMU.Spec, cfg.VPMU.Precise = o.metrics.spec, o.metrics.precise
+		// The exporter keeps what it needs of exited threads itself:
+		// the virtual PMU keeps few or none, so that a program that
+		// creates threads without end does not grow vpmu's memory
+		// and scrape time.
+		cfg.VPMU.ExitedThreads = exporters.VMExitedThreads(o.metrics.perThread)
 	}
 	vm, err := hypervisor.New(cfg)
 	if err != nil {

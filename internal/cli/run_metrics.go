@@ -143,7 +143,7 @@ func startRunMetrics(env *Env, m *runMetricsOptions, vm *hypervisor.VM, argv0 st
 		return nil, fmt.Errorf("--metrics %s: %w", m.addr, err)
 	}
 	r := &runMetrics{log: log, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr(), served: make(chan error, 1)}
-	for _, n := range vmNotSupportedNotes(vm.VPMU().Counts()) {
+	for _, n := range vmNotSupportedNotes(vm.VPMU().TotalCounts()) {
 		log.Println(n)
 	}
 	log.Println(fmt.Sprintf("serving metrics on http://%s/metrics", ln.Addr()))
