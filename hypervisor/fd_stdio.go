@@ -12,7 +12,8 @@ import (
 // The guest's fds 0-2 are streams over Config.Stdin/Stdout/Stderr. They
 // look like pipes to the guest (S_IFIFO, not a terminal: ioctl TCGETS
 // fails with ENOTTY), so a C program buffers its output as it would in a
-// pipeline.
+// pipeline; splice, tee and vmsplice take them as pipes too
+// (syscall_fs_splice.go).
 
 // pipeStat is the struct stat of a stdio stream with inode number ino.
 func pipeStat(ino uint64) unix.Stat_t {
@@ -33,13 +34,21 @@ type writerFile struct {
 // away, as in 'vpmu run yes | head -1'), the guest sees what a write to
 // a broken pipe gets: SIGPIPE on the writing thread and EPIPE.
 func (f *writerFile) Write(t *Thread, src guestBuf) (int, error) {
+	n, err := f.write(src)
+	if err == unix.EPIPE && t != nil {
+		t.signalSelf(sigPIPE)
+	}
+	return n, err
+}
+
+// write is Write without the SIGPIPE, which the caller raises when it
+// gets EPIPE (splice writes holding a pipe's lock, which a fatal signal
+// would need to end the process's other waits).
+func (f *writerFile) write(src guestBuf) (int, error) {
 	f.mu.Lock()
 	n, err := src.drain(f.w.Write)
 	f.mu.Unlock()
 	if err != nil && err != unix.EFAULT {
-		if t != nil {
-			t.signalSelf(sigPIPE)
-		}
 		return n, unix.EPIPE
 	}
 	return n, err
@@ -79,21 +88,41 @@ func newStdinFile(r io.Reader) *stdinFile {
 	return &stdinFile{r: r, ino: pipeInodes.Add(1), quit: make(chan struct{})}
 }
 
+// Read reads what the pump brought; with nothing there it asks the pump
+// for more in the background and returns errWouldBlock (0 at the end).
 func (f *stdinFile) Read(t *Thread, dst guestBuf) (int, error) {
-	if f.r == nil || dst.Len() == 0 {
+	if dst.Len() == 0 {
+		return 0, nil
+	}
+	return f.take(dst.Len(), false, func(b []byte) (int, error) {
+		return dst.fill(func(p []byte) (int, error) { return copy(p, b), nil })
+	})
+}
+
+// take calls write, holding mu, with up to max bytes of the data the
+// pump brought, and unless peek consumes what write took. With nothing
+// there it asks the pump for more in the background and returns 0 and
+// errWouldBlock, or 0 and nil at the end. It makes the standard input a
+// pipe's read end for splice and tee (spliceSrc); write must not keep
+// the slice.
+func (f *stdinFile) take(max int, peek bool, write func([]byte) (int, error)) (int, error) {
+	if f.r == nil {
 		return 0, nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.buf) > 0 {
-		n, err := dst.fill(func(p []byte) (int, error) { return copy(p, f.buf), nil })
+	if len(f.buf) == 0 {
+		if f.eof {
+			return 0, nil
+		}
+		f.prefetch()
+		return 0, errWouldBlock
+	}
+	n, err := write(f.buf[:min(max, len(f.buf))])
+	if !peek {
 		f.buf = f.buf[n:]
-		return n, err
 	}
-	if f.eof {
-		return 0, nil
-	}
-	return 0, errWouldBlock
+	return n, err
 }
 
 // startPump starts the pump goroutine if needed and returns its request
@@ -178,19 +207,26 @@ func (f *stdinFile) readiness() uint32 {
 	case f.eof:
 		return pollIn | pollRdNorm | pollHup
 	}
-	if !f.prefetching {
-		f.prefetching = true
-		reqs := f.startPump()
-		go func() {
-			data := f.fetch(reqs)
-			f.mu.Lock()
-			f.prefetching = false
-			f.buf = append(f.buf, data...)
-			f.mu.Unlock()
-			f.q.notify(pollIn | pollRdNorm)
-		}()
-	}
+	f.prefetch()
 	return 0
+}
+
+// prefetch asks the pump for data in the background, unless it was
+// asked already, and notifies when it comes. Called with mu held.
+func (f *stdinFile) prefetch() {
+	if f.prefetching {
+		return
+	}
+	f.prefetching = true
+	reqs := f.startPump()
+	go func() {
+		data := f.fetch(reqs)
+		f.mu.Lock()
+		f.prefetching = false
+		f.buf = append(f.buf, data...)
+		f.mu.Unlock()
+		f.q.notify(pollIn | pollRdNorm)
+	}()
 }
 
 func (f *stdinFile) waitQueue() *waitQueue { return &f.q }

@@ -8,8 +8,9 @@ import (
 
 // sendfile and copy_file_range copy between two files inside the VMM,
 // through a bounce buffer, with the files' own Read/Pread and
-// Write/Pwrite. Neither waits: a pipe or the standard input with nothing
-// to read, or a full pipe, ends the copy (EAGAIN if nothing was copied).
+// Write/Pwrite. Neither reads a pipe (nor the standard input, a pipe to
+// the guest): Linux cannot splice_read one. Neither waits: a full pipe
+// ends the copy (EAGAIN if nothing was copied).
 
 // copyChunk is the bounce buffer's size.
 const copyChunk = 128 << 10
@@ -70,7 +71,9 @@ func (t *Thread) copyFiles(in, out *copySide, count uint64) (uint64, error) {
 		if in.offAddr != 0 {
 			in.off += int64(w)
 		} else if w < n {
-			// Give back what was read and not written.
+			// Give back what was read and not written. Every input
+			// that cannot seek back (/dev/zero, /dev/urandom) loses
+			// nothing that matters: pipes are not read here.
 			in.f.Seek(int64(w-n), seekCur)
 		}
 		if err != nil || w < n {
@@ -117,19 +120,30 @@ func (t *Thread) writeAll(out *copySide, b []byte) (int, error) {
 	return done, nil
 }
 
-// sendfile(out_fd, in_fd, offset, count).
+// sendfile(out_fd, in_fd, offset, count). A pipe to read, or an eventfd
+// or epoll instance, is EINVAL (after the checks of the fds), ESPIPE
+// with an offset, as in Linux's do_sendfile.
 func sysSendfileFn(t *Thread, a SyscallArgs) (uint64, error) {
 	in, err := t.proc.fds.get(a.Int(1))
 	if err != nil {
 		return 0, err
 	}
 	defer in.decRef()
+	if isPipe(in) && in.canRead() && a[2] != 0 {
+		return 0, unix.ESPIPE
+	}
 	out, err := t.proc.fds.get(a.Int(0))
 	if err != nil {
 		return 0, err
 	}
 	defer out.decRef()
 	if hf, ok := in.File.(*hostFile); ok && hf.isDir() {
+		return 0, unix.EINVAL
+	}
+	if isPipe(in) || noSplice(in.File) {
+		if !in.canRead() || !out.canWrite() {
+			return 0, unix.EBADF
+		}
 		return 0, unix.EINVAL
 	}
 	return t.copyFiles(&copySide{f: in.File, offAddr: a[2]}, &copySide{f: out.File}, a[3])
