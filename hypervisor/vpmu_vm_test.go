@@ -131,7 +131,7 @@ func TestVPMUExactTallies(t *testing.T) {
 	if len(c.Threads) != n+1 {
 		t.Fatalf("%d threads counted, want %d", len(c.Threads), n+1)
 	}
-	var switches, migrations uint64
+	var switches, migrations, guestTime uint64
 	for k, th := range c.Threads {
 		if !th.Exited {
 			t.Errorf("thread %d not marked exited", th.TID)
@@ -158,9 +158,17 @@ func TestVPMUExactTallies(t *testing.T) {
 		}
 		switches += th.Values[cs].Raw
 		migrations += th.Values[mig].Raw
-		if tc := th.Values[clock]; tc.Enabled > elapsed*2 || time.Duration(tc.Raw) > elapsed*2 || tc.Raw == 0 {
+		// A thread of a few short runs may have no guest time left once
+		// the calibrated entry and exit costs are taken off, when a
+		// loaded host made the calibration high; the program as a
+		// whole has.
+		guestTime += th.Values[clock].Raw
+		if tc := th.Values[clock]; tc.Enabled > elapsed*2 || time.Duration(tc.Raw) > elapsed*2 {
 			t.Errorf("thread %d: task-clock %v (enabled %v) in a %v run on 2 VCPUs", th.TID, time.Duration(tc.Raw), tc.Enabled, elapsed)
 		}
+	}
+	if guestTime == 0 {
+		t.Error("no guest time in any thread")
 	}
 	if switches == 0 || migrations == 0 {
 		t.Errorf("the schedule had %d context switches and %d migrations; the test needs both", switches, migrations)
