@@ -93,6 +93,17 @@ func runNativeProgram(t testing.TB, env []string, prog string, args ...string) p
 		mode = args[0]
 	}
 	stdin, stdout := stdinFor(mode)
+	return runNativeIO(t, env, stdin, stdout, prog, args...)
+}
+
+// runNativeIO runs prog on the host with env, stdin and stdout, for at
+// most two minutes; the status of a program killed by a signal is
+// 128+signal, as a shell reports it.
+func runNativeIO(t testing.TB, env []string, stdin io.Reader, stdout interface {
+	io.Writer
+	String() string
+}, prog string, args ...string) programRun {
+	t.Helper()
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -3,10 +3,8 @@ package hypervisor
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os/exec"
+	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,26 +21,8 @@ const spliceStdin = "hello\nworld\nvmsplice\n"
 // them.
 func runSpliceNative(t *testing.T, prog string, args ...string) programRun {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(spliceStdin), &stdout, &stderr
-	err := cmd.Run()
-	r := programRun{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		ws := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			r.status = 128 + int(ws.Signal())
-		} else {
-			r.status = ws.ExitStatus()
-		}
-	case err != nil:
-		t.Fatalf("native %s %v: %v", prog, args, err)
-	}
-	return r
+	var stdout bytes.Buffer
+	return runNativeIO(t, os.Environ(), strings.NewReader(spliceStdin), &stdout, prog, args...)
 }
 
 // runSpliceVM runs prog in a VM with vcpus VCPUs, spliceStdin as its
