@@ -70,7 +70,8 @@ type Calibration struct {
 	// the host TSC reading after KVM_RUN. In ticks.
 	Entry, Exit CostStats
 	// EntryTicks and ExitTicks are the mean costs (the top 1% of
-	// samples left out); ExitMinTicks is the smallest exit cost.
+	// samples left out); ExitMinTicks is the smallest exit cost less a
+	// tenth (exitBound).
 	EntryTicks, ExitTicks, ExitMinTicks uint64
 	// Warning is set when the readings were inconsistent (the guest TSC
 	// seemed to run outside its KVM_RUN): guest time is then less
@@ -189,9 +190,19 @@ func fitCalibration(s []calibSample, pvm bool, msrOff int64, haveMSR bool) Calib
 		exit[i] = uint64(max(int64(x.hExit-x.gExit)+c.Offset, 0))
 	}
 	c.Entry, c.Exit = costStats(entry), costStats(exit)
-	c.EntryTicks, c.ExitTicks, c.ExitMinTicks = c.Entry.Mean, c.Exit.Mean, c.Exit.Min
+	c.EntryTicks, c.ExitTicks = c.Entry.Mean, c.Exit.Mean
+	c.ExitMinTicks = exitBound(c.Exit.Min)
 	return c
 }
+
+// exitBound is the exit cost that runs are cut at: the smallest one
+// calibrated, less a tenth. Real exits come up to about 1100 ticks (4%)
+// faster than the calibration stub's fastest on the PVM development
+// machines, which made a read after an exit show less than one just
+// before it; what the margin adds to a run goes into the thread's time
+// debt like the rest of its overcount, so totals still follow the
+// nominal lengths.
+func exitBound(minTicks uint64) uint64 { return minTicks - minTicks/10 }
 
 // costStats sorts v and summarises it.
 func costStats(v []uint64) CostStats {

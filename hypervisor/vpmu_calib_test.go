@@ -61,7 +61,7 @@ func TestFitCalibration(t *testing.T) {
 					t.Fatalf("sample %+v outside its run with offset %d", s, c.Offset)
 				}
 			}
-			if c.Exit.Min != c.ExitMinTicks || c.ExitMinTicks > c.ExitTicks || c.Entry.Min > c.EntryTicks {
+			if exitBound(c.Exit.Min) != c.ExitMinTicks || c.ExitMinTicks > c.ExitTicks || c.Entry.Min > c.EntryTicks {
 				t.Errorf("costs %+v", c)
 			}
 		})

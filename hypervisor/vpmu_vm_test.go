@@ -94,7 +94,7 @@ func runToSuccess(t *testing.T, cfg Config, prog string, args ...string) (*VM, g
 	elapsed := time.Since(start)
 	r := guestResult{stdout: stdout.String(), stderr: stderr.String(), status: st, err: err, stats: vm.Stats()}
 	if err != nil || st.Int() != 0 {
-		t.Fatalf("guest: %v %v\n%s", st, err, r.stderr)
+		t.Fatalf("guest: %v %v\nstdout:\n%s\nstderr:\n%s", st, err, r.stdout, r.stderr)
 	}
 	return vm, r, elapsed
 }
