@@ -16,6 +16,13 @@ import (
 // guest iteration as unit. The program's own start-up (about a
 // millisecond) is included, amortized over count.
 func benchGuest(b *testing.B, cfg Config, mode string, count int, unit string) {
+	benchGuestWith(b, cfg, mode, count, unit, nil)
+}
+
+// benchGuestWith is benchGuest with during started beside each run; the
+// function it returns is called when the run ended. It returns the
+// total time of the runs.
+func benchGuestWith(b *testing.B, cfg Config, mode string, count int, unit string, during func(*VM) func()) time.Duration {
 	prog := buildC(b, "bench", "-pthread")
 	b.ReportAllocs()
 	b.StopTimer()
@@ -25,17 +32,23 @@ func benchGuest(b *testing.B, cfg Config, mode string, count int, unit string) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		stop := func() {}
+		if during != nil {
+			stop = during(vm)
+		}
 		start := time.Now()
 		b.StartTimer()
 		st, err := vm.Run(context.Background(), prog, []string{prog, mode, strconv.Itoa(count)})
 		b.StopTimer()
 		elapsed += time.Since(start)
+		stop()
 		vm.Close()
 		if err != nil || st.Int() != 0 {
 			b.Fatalf("guest: %v %v", st, err)
 		}
 	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*count), unit)
+	return elapsed
 }
 
 // BenchmarkSyscallGetpid is the cost of one guest system call through
