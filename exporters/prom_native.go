@@ -65,26 +65,23 @@ func openNative[C any](spec pmu.Spec, open func(pmu.Group) (C, error), closeC fu
 // openGroup opens the pending slots as one group, dropping unsupported
 // events (pmu.OpenPartial).
 func (s *nativeSet[C]) openGroup(explicit bool, pending []int, open func(pmu.Group) (C, error)) error {
-	g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
+	events := make([]pmu.Event, len(pending))
 	for i, si := range pending {
-		g.Events[i] = s.slots[si].event
+		events[i] = s.slots[si].event
 	}
-	c, counted, errs, ok, err := pmu.OpenPartial(g, open)
+	sub, c, index, errs, err := pmu.OpenSubset(explicit, events, open)
 	if err != nil {
 		return err
 	}
 	for i, si := range pending {
 		s.slots[si].err = errs[i]
+		if index[i] >= 0 {
+			s.slots[si].group, s.slots[si].index = len(s.groups), index[i]
+		}
 	}
-	if !ok {
-		return nil
+	if len(sub.Events) > 0 {
+		s.groups = append(s.groups, nativeGroup[C]{group: sub, counter: c})
 	}
-	sub := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(counted))}
-	for i, k := range counted {
-		sub.Events[i] = g.Events[k]
-		s.slots[pending[k]].group, s.slots[pending[k]].index = len(s.groups), i
-	}
-	s.groups = append(s.groups, nativeGroup[C]{group: sub, counter: c})
 	return nil
 }
 

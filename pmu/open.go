@@ -54,3 +54,30 @@ func OpenPartial[C any](g Group, open func(Group) (C, error)) (c C, counted []in
 	var zero C
 	return zero, nil, errs, false, nil
 }
+
+// OpenSubset is OpenPartial for callers that keep their own table of
+// events: it opens events as one group (explicit as in Group), leaving
+// out the ones that are not supported. It returns the group that opened
+// (no events when none did) and its counter, and for each of events its
+// index in that group (-1 when it is not counted) and the error that
+// left it out.
+func OpenSubset[C any](explicit bool, events []Event, open func(Group) (C, error)) (sub Group, c C, index []int, errs []error, err error) {
+	g := Group{Explicit: explicit, Events: events}
+	c, counted, errs, ok, err := OpenPartial(g, open)
+	if err != nil {
+		return Group{}, c, nil, nil, err
+	}
+	index = make([]int, len(events))
+	for i := range index {
+		index[i] = -1
+	}
+	sub = Group{Explicit: explicit}
+	if ok {
+		sub.Events = make([]Event, len(counted))
+		for i, k := range counted {
+			sub.Events[i] = events[k]
+			index[k] = i
+		}
+	}
+	return sub, c, index, errs, nil
+}

@@ -63,3 +63,37 @@ func TestOpenPartial(t *testing.T) {
 		t.Errorf("fatal error: ok %v err %v", ok, err)
 	}
 }
+
+func TestOpenSubset(t *testing.T) {
+	ev := func(name string) Event { return Event{Name: name, Kind: KindSoftware} }
+	events := []Event{ev("a"), ev("b"), ev("c")}
+	unsupported := map[string]bool{"a": true}
+	open := func(sub Group) (string, error) {
+		for _, e := range sub.Events {
+			if unsupported[e.Name] {
+				return "", &NotSupportedError{Event: e.Name, Reason: "test"}
+			}
+		}
+		return sub.String(), nil
+	}
+	sub, c, index, errs, err := OpenSubset(true, events, open)
+	if err != nil || c != "{b,c}" || sub.String() != "{b,c}" || !sub.Explicit {
+		t.Fatalf("OpenSubset = %v, %q, err %v", sub, c, err)
+	}
+	if !reflect.DeepEqual(index, []int{-1, 0, 1}) {
+		t.Errorf("index %v, want [-1 0 1]", index)
+	}
+	if errs[0] == nil || errs[1] != nil || errs[2] != nil {
+		t.Errorf("errs %v", errs)
+	}
+
+	unsupported = map[string]bool{"a": true, "b": true, "c": true}
+	sub, _, index, errs, err = OpenSubset(false, events, open)
+	if err != nil || len(sub.Events) != 0 || !reflect.DeepEqual(index, []int{-1, -1, -1}) || errs[2] == nil {
+		t.Errorf("none supported: %v index %v errs %v err %v", sub, index, errs, err)
+	}
+
+	if _, _, _, _, err = OpenSubset(false, events, func(Group) (int, error) { return 0, errors.New("EMFILE") }); err == nil {
+		t.Error("a fatal open error was not returned")
+	}
+}

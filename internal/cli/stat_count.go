@@ -65,28 +65,24 @@ func (s *session) openGroup(explicit bool, pending []int, open func(pmu.Group) (
 	if len(pending) == 0 {
 		return nil
 	}
-	g := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(pending))}
+	events := make([]pmu.Event, len(pending))
 	for i, si := range pending {
-		g.Events[i] = s.slots[si].event
+		events[i] = s.slots[si].event
 	}
-	c, counted, errs, ok, err := pmu.OpenPartial(g, open)
+	sub, c, index, errs, err := pmu.OpenSubset(explicit, events, open)
 	if err != nil {
 		return err
 	}
+	var lg *liveGroup
+	if len(sub.Events) > 0 {
+		lg = &liveGroup{group: sub, counter: c}
+		s.groups = append(s.groups, lg)
+	}
 	for i, si := range pending {
 		s.slots[si].err = errs[i]
-	}
-	if !ok {
-		return nil
-	}
-	sub := pmu.Group{Explicit: explicit, Events: make([]pmu.Event, len(counted))}
-	for i, k := range counted {
-		sub.Events[i] = g.Events[k]
-	}
-	lg := &liveGroup{group: sub, counter: c}
-	s.groups = append(s.groups, lg)
-	for i, k := range counted {
-		s.slots[pending[k]].live, s.slots[pending[k]].index = lg, i
+		if index[i] >= 0 {
+			s.slots[si].live, s.slots[si].index = lg, index[i]
+		}
 	}
 	return nil
 }
