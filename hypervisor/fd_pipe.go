@@ -408,6 +408,24 @@ func (e *pipeEnd) Close() error {
 	return nil
 }
 
+// pipeSizeFor is the capacity F_SETPIPE_SZ gives for a request of n
+// bytes (an unsigned int to Linux): n rounded up to a power of two of at
+// least a page; EINVAL beyond 2 GiB, EPERM beyond pipe-max-size (the
+// guest has no CAP_SYS_RESOURCE).
+func pipeSizeFor(n uint32) (int, error) {
+	if n > 1<<31 {
+		return 0, unix.EINVAL
+	}
+	size := pageSize
+	for size < int(n) {
+		size <<= 1
+	}
+	if size > pipeMaxSize {
+		return 0, unix.EPERM
+	}
+	return size, nil
+}
+
 // size returns the capacity (F_GETPIPE_SZ).
 func (p *pipe) size() int {
 	p.mu.Lock()
@@ -419,13 +437,10 @@ func (p *pipe) size() int {
 // of at least a page: EBUSY if the contents would not fit, EPERM beyond
 // pipe-max-size. The room it makes lets waiting writers go on, as
 // pipe_set_size wakes them.
-func (p *pipe) resize(n int) (int, error) {
-	if n < 0 || n > pipeMaxSize {
-		return 0, unix.EPERM
-	}
-	size := pageSize
-	for size < n {
-		size <<= 1
+func (p *pipe) resize(n uint32) (int, error) {
+	size, err := pipeSizeFor(n)
+	if err != nil {
+		return 0, err
 	}
 	p.mu.Lock()
 	if p.count > size {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -14,6 +15,34 @@ import (
 // fails with ENOTTY), so a C program buffers its output as it would in a
 // pipeline; splice, tee and vmsplice take them as pipes too
 // (syscall_fs_splice.go).
+
+// stdioSize is a standard stream's pipe capacity, as F_GETPIPE_SZ and
+// F_SETPIPE_SZ see it. The streams have no ring of their own (the
+// standard output always has room; the standard input holds what its
+// pump read), so the capacity is what the guest last set, checked and
+// rounded as for a VMM pipe.
+type stdioSize struct{ n atomic.Int64 } // 0: pipeDefaultSize
+
+func (s *stdioSize) get() int {
+	if n := s.n.Load(); n != 0 {
+		return int(n)
+	}
+	return pipeDefaultSize
+}
+
+// set sets the capacity for a request of n bytes while held bytes are
+// in the stream: EBUSY if they would not fit.
+func (s *stdioSize) set(n uint32, held int) (int, error) {
+	size, err := pipeSizeFor(n)
+	if err != nil {
+		return 0, err
+	}
+	if held > size {
+		return 0, unix.EBUSY
+	}
+	s.n.Store(int64(size))
+	return size, nil
+}
 
 // pipeStat is the struct stat of a stdio stream with inode number ino.
 func pipeStat(ino uint64) unix.Stat_t {
@@ -26,6 +55,7 @@ type writerFile struct {
 	fileBase
 	name string
 	ino  uint64
+	size stdioSize
 	mu   sync.Mutex // serializes writes: the io.Writer need not be safe
 	w    io.Writer
 }
@@ -67,9 +97,10 @@ func (f *writerFile) fdPath() string                      { return "pipe:[" + st
 // it until it does.
 type stdinFile struct {
 	fileBase
-	r   io.Reader
-	ino uint64
-	q   waitQueue
+	r    io.Reader
+	ino  uint64
+	q    waitQueue
+	size stdioSize
 
 	mu          sync.Mutex    // protects buf, eof, reqs and prefetching
 	buf         []byte        // data read by the pump and not yet consumed
@@ -86,6 +117,14 @@ type stdinReq struct {
 
 func newStdinFile(r io.Reader) *stdinFile {
 	return &stdinFile{r: r, ino: pipeInodes.Add(1), quit: make(chan struct{})}
+}
+
+// resize is F_SETPIPE_SZ: EBUSY if what the pump read and the guest has
+// not would not fit.
+func (f *stdinFile) resize(n uint32) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size.set(n, len(f.buf))
 }
 
 // Read reads what the pump brought; with nothing there it asks the pump

@@ -160,14 +160,27 @@ func sysFcntlFn(t *Thread, a SyscallArgs) (uint64, error) {
 	case fGetlease:
 		return fUnlck, nil
 	case fGetpipeSz, fSetpipeSz:
-		p, ok := of.File.(*pipeEnd)
-		if !ok {
+		var n int
+		var err error
+		switch f := of.File.(type) {
+		case *pipeEnd:
+			if cmd == fGetpipeSz {
+				return uint64(f.p.size()), nil
+			}
+			n, err = f.p.resize(a.Uint32(2))
+		case *stdinFile:
+			if cmd == fGetpipeSz {
+				return uint64(f.size.get()), nil
+			}
+			n, err = f.resize(a.Uint32(2))
+		case *writerFile:
+			if cmd == fGetpipeSz {
+				return uint64(f.size.get()), nil
+			}
+			n, err = f.size.set(a.Uint32(2), 0)
+		default:
 			return 0, unix.EBADF
 		}
-		if cmd == fGetpipeSz {
-			return uint64(p.p.size()), nil
-		}
-		n, err := p.p.resize(a.Int(2))
 		return uint64(n), err
 	default:
 		t.proc.vm.reportUnimplemented(sysFcntl)

@@ -40,11 +40,11 @@ func runSpliceVM(t *testing.T, vcpus int, dir, prog string, args ...string) prog
 // standard input and output as the pipes they are to the guest (splice,
 // tee and vmsplice from and into them wait as for a pipe; sendfile from
 // a pipe fails), vmsplice ignoring the fd's O_NONBLOCK, and writers
-// waiting on a full pipe woken by F_SETPIPE_SZ, and eventfd and epoll
-// files, which Linux cannot splice.
+// waiting on a full pipe woken by F_SETPIPE_SZ, eventfd and epoll files,
+// which Linux cannot splice, and the standard streams' pipe capacity.
 func TestSplicePrograms(t *testing.T) {
 	prog := buildC(t, "splice", "-pthread")
-	for _, mode := range []string{"stdin", "stdout", "vmsplice", "resize", "nosplice"} {
+	for _, mode := range []string{"stdin", "stdout", "vmsplice", "resize", "nosplice", "stdiosize"} {
 		t.Run(mode, func(t *testing.T) {
 			native := runSpliceNative(t, prog, mode, t.TempDir())
 			if native.status != 0 {

@@ -12,6 +12,7 @@
                SPLICE_F_NONBLOCK counts), into and out of a pipe
      resize    F_SETPIPE_SZ wakes writers waiting on a full pipe
      nosplice  eventfd and epoll files, which Linux cannot splice
+     stdiosize F_GETPIPE_SZ and F_SETPIPE_SZ on the standard streams
 
    Waits are set up with short sleeps; the output does not depend on
    how long anything takes, except that a writer the resize never wakes
@@ -292,6 +293,25 @@ static int mode_nosplice(void) {
 	return 0;
 }
 
+/* stdiosize: the standard streams' pipe capacity. */
+static int mode_stdiosize(void) {
+	SHOW("F_GETPIPE_SZ stdin", fcntl(0, F_GETPIPE_SZ));
+	SHOW("F_GETPIPE_SZ stdout", fcntl(1, F_GETPIPE_SZ));
+	SHOW("F_SETPIPE_SZ stdout 100000", fcntl(1, F_SETPIPE_SZ, 100000));
+	SHOW("F_GETPIPE_SZ stdout", fcntl(1, F_GETPIPE_SZ));
+	SHOW("F_SETPIPE_SZ stdin 1", fcntl(0, F_SETPIPE_SZ, 1));
+	SHOW("F_GETPIPE_SZ stdin", fcntl(0, F_GETPIPE_SZ));
+	SHOW("F_SETPIPE_SZ stdin -1", fcntl(0, F_SETPIPE_SZ, -1));
+	SHOW("F_SETPIPE_SZ stdout 2^31+1", fcntl(1, F_SETPIPE_SZ, (1u << 31) + 1));
+	char buf[64];
+	long n = read(0, buf, sizeof buf);
+	printf("stdin still reads: ");
+	quote(buf, n);
+	printf("\n");
+	SHOW("F_GETPIPE_SZ on a file", fcntl(temp_file(), F_GETPIPE_SZ));
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (argc > 2)
@@ -307,6 +327,8 @@ int main(int argc, char **argv) {
 		return mode_resize();
 	if (!strcmp(mode, "nosplice"))
 		return mode_nosplice();
+	if (!strcmp(mode, "stdiosize"))
+		return mode_stdiosize();
 	fprintf(stderr, "unknown mode %s\n", mode);
 	return 2;
 }
