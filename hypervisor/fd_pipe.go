@@ -241,6 +241,32 @@ func (p *pipe) pump() (woken []*pipeWaiter, events uint32) {
 	return woken, events
 }
 
+// tailRoom returns the free space of the ring that starts at its tail
+// and is contiguous. The ring must not be full.
+func (p *pipe) tailRoom() []byte {
+	tail := (p.head + p.count) % len(p.buf)
+	end := len(p.buf)
+	if tail < p.head {
+		end = p.head
+	}
+	return p.buf[tail:end]
+}
+
+// consume drops n bytes from the ring's head. It returns the events for
+// the writers (pollOut) when the room for an atomic write was not there
+// before.
+func (p *pipe) consume(n int) uint32 {
+	var events uint32
+	if len(p.buf)-p.count < pipeBuf {
+		events = pollOut | pollWrNorm
+	}
+	p.head = (p.head + n) % len(p.buf)
+	if p.count -= n; p.count == 0 {
+		p.head = 0
+	}
+	return events
+}
+
 // copyOut moves up to the ring's contents into bufs. EFAULT, moving
 // nothing, if the first buffer is not writable.
 func (p *pipe) copyOut(bufs []guestBuf) (uint64, error) {
@@ -282,12 +308,7 @@ func (p *pipe) copyIn(w *pipeWaiter) (uint64, error) {
 		n, err := b.drain(func(src []byte) (int, error) {
 			k := 0
 			for k < len(src) && p.count < len(p.buf) {
-				tail := (p.head + p.count) % len(p.buf)
-				end := len(p.buf)
-				if tail < p.head {
-					end = p.head
-				}
-				c := copy(p.buf[tail:end], src[k:])
+				c := copy(p.tailRoom(), src[k:])
 				k += c
 				p.count += c
 			}

@@ -98,13 +98,7 @@ func (e *pipeEnd) take(max int, peek bool, write func([]byte) (int, error)) (int
 	var woken []*pipeWaiter
 	var events uint32
 	if !peek && done > 0 {
-		if len(p.buf)-p.count < pipeBuf {
-			events = pollOut | pollWrNorm
-		}
-		p.head = (p.head + done) % len(p.buf)
-		if p.count -= done; p.count == 0 {
-			p.head = 0
-		}
+		events = p.consume(done)
 		var more uint32
 		woken, more = p.pump()
 		events |= more
@@ -132,12 +126,8 @@ func (p *pipe) readFrom(max int, read func([]byte) (int, error)) (int, error) {
 	done := 0
 	var err error
 	for done < n {
-		tail := (p.head + p.count) % len(p.buf)
-		end := len(p.buf)
-		if tail < p.head {
-			end = p.head
-		}
-		piece := p.buf[tail:min(end, tail+n-done)]
+		piece := p.tailRoom()
+		piece = piece[:min(len(piece), n-done)]
 		var r int
 		r, err = read(piece)
 		done += r
@@ -199,21 +189,10 @@ func (t *Thread) pipeToPipe(in, out *pipe, count uint64, tee bool) (uint64, erro
 	}
 	var inEvents uint32
 	if !tee && n > 0 {
-		if len(in.buf)-in.count < pipeBuf {
-			inEvents = pollOut | pollWrNorm
-		}
-		in.head = (in.head + n) % len(in.buf)
-		if in.count -= n; in.count == 0 {
-			in.head = 0
-		}
+		inEvents = in.consume(n)
 	}
 	for k := 0; k < n; {
-		tail := (out.head + out.count) % len(out.buf)
-		end := len(out.buf)
-		if tail < out.head {
-			end = out.head
-		}
-		c := copy(out.buf[tail:end], tmp[k:])
+		c := copy(out.tailRoom(), tmp[k:])
 		k += c
 		out.count += c
 	}
