@@ -87,12 +87,13 @@ func (t *Thread) procStat(id int) []byte {
 	p.mu.Lock()
 	nthreads := len(p.threads)
 	var cpu int64
-	for _, th := range p.threads {
-		if id == p.pid || th.tid == id {
-			cpu += th.cpuNanos.Load()
-		}
+	if th := p.threads[id]; th != nil && id != p.pid {
+		cpu = th.cpuNanos.Load()
 	}
 	p.mu.Unlock()
+	if id == p.pid {
+		cpu = p.cpuNanos()
+	}
 	ticks := cpu / 1e7 // USER_HZ = 100
 	vsize := p.mm.Stats().Committed
 	f := make([]any, 0, 52)

@@ -80,9 +80,7 @@ func sysGetrusageFn(t *Thread, a SyscallArgs) (uint64, error) {
 	var nanos int64
 	switch a.Int(0) {
 	case rusageSelf:
-		for _, th := range t.proc.liveThreads() {
-			nanos += th.cpuNanos.Load()
-		}
+		nanos = t.proc.cpuNanos()
 	case rusageThread:
 		nanos = t.cpuNanos.Load()
 	case rusageChildren:

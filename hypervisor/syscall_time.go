@@ -51,12 +51,7 @@ const (
 func (t *Thread) clockNow(id int) (timespec, error) {
 	switch id {
 	case clockProcessCputimeID:
-		var n int64
-		t.proc.mu.Lock()
-		for _, th := range t.proc.threads {
-			n += th.cpuNanos.Load()
-		}
-		t.proc.mu.Unlock()
+		n := t.proc.cpuNanos()
 		return timespec{sec: n / 1e9, nsec: n % 1e9}, nil
 	case clockThreadCputimeID:
 		n := t.cpuNanos.Load()

@@ -36,9 +36,11 @@ type Process struct {
 
 	mu      sync.Mutex
 	threads map[int]*Thread
-	nextTID int
-	status  ExitStatus
-	crash   error
+	// exitedCPU is the guest time of the threads that exited.
+	exitedCPU int64
+	nextTID   int
+	status    ExitStatus
+	crash     error
 
 	// exiting is set once the process is going away (exit_group, a
 	// fatal signal, a kill); threads leave their VCPUs at the next
@@ -94,11 +96,24 @@ func (p *Process) threadExited(t *Thread, status ExitStatus) {
 	p.threadGone(t)
 	p.mu.Lock()
 	delete(p.threads, t.tid)
+	p.exitedCPU += t.cpuNanos.Load()
 	p.mu.Unlock()
 	if p.live.Add(-1) == 0 {
 		p.exit(status, nil)
 		p.doneOnce.Do(func() { close(p.done) })
 	}
+}
+
+// cpuNanos is the process's guest time: its threads', including the
+// ones that exited (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF).
+func (p *Process) cpuNanos() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.exitedCPU
+	for _, th := range p.threads {
+		n += th.cpuNanos.Load()
+	}
+	return n
 }
 
 // exit starts the end of the process with status and, for crashes, the

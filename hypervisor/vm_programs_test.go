@@ -72,3 +72,20 @@ func TestGoStatic(t *testing.T) {
 	}
 	t.Logf("%+v", r.stats)
 }
+
+// TestProcessCPUTime runs testdata/cputime.c natively and in the VM on
+// one and two VCPUs: the process's CPU clock, getrusage and
+// /proc/self/stat count the CPU time of a thread that exited.
+func TestProcessCPUTime(t *testing.T) {
+	prog := buildC(t, "cputime", "-pthread")
+	nout, _, ncode := runNative(t, nil, prog)
+	if ncode != 0 {
+		t.Fatalf("native run: status %d\n%s", ncode, nout)
+	}
+	for _, vcpus := range []int{1, 2} {
+		r := runGuest(t, Config{VCPUs: vcpus}, prog)
+		if r.err != nil || r.status.Int() != 0 || r.stdout != nout {
+			t.Errorf("%d VCPUs: %v %v\n%s\nnative:\n%s\ndiff:\n%s", vcpus, r.status, r.err, r.stdout, nout, lineDiff(r.stdout, nout))
+		}
+	}
+}
