@@ -252,10 +252,16 @@ func (s *scheduler) timer() {
 }
 
 // tick kicks the VCPUs whose thread or slot time is up while someone
-// waits.
+// waits, and those whose thread's process is due a CPU-time timer.
 func (s *scheduler) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	mono := monoClock(now)
+	for _, v := range s.vcpus {
+		if v.cur != nil && cpuTimerDue(v.cur, v.runStart.Load(), mono) {
+			v.requestKick(kickTimer)
+		}
+	}
 	if s.runq.len() > 0 {
 		for _, v := range s.vcpus {
 			if v.cur != nil && now.Sub(v.threadSince) >= s.slice {

@@ -7,12 +7,11 @@ import (
 	"github.com/vpmu/vpmu/internal/unix"
 )
 
-// The real-time interval timer: alarm, setitimer and getitimer with
-// ITIMER_REAL, which send the process SIGALRM on the host's clock. The
-// CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF: what gprof and Go's
-// pprof use) and POSIX timers (timer_create) are not implemented: they
-// return ENOSYS and are reported, so a profiler fails visibly rather
-// than getting no samples.
+// The interval timers: alarm, setitimer and getitimer. ITIMER_REAL sends
+// the process SIGALRM on the host's clock; ITIMER_VIRTUAL and ITIMER_PROF
+// count the process's guest time (cputimer.go). POSIX timers
+// (timer_create) are not implemented: they return ENOSYS and are
+// reported.
 
 func init() {
 	registerSyscall(sysAlarm, sysAlarmFn)
@@ -90,20 +89,17 @@ func (rt *realTimer) remainingLocked() time.Duration {
 	return max(time.Until(rt.deadline), time.Microsecond)
 }
 
-func (t *Thread) checkItimer(which int) error {
+func checkItimer(which int) error {
 	switch which {
-	case itimerReal:
+	case itimerReal, itimerVirtual, itimerProf:
 		return nil
-	case itimerVirtual, itimerProf:
-		t.proc.vm.reportUnimplemented(sysSetitimer)
-		return unix.ENOSYS
 	default:
 		return unix.EINVAL
 	}
 }
 
 func sysSetitimerFn(t *Thread, a SyscallArgs) (uint64, error) {
-	if err := t.checkItimer(a.Int(0)); err != nil {
+	if err := checkItimer(a.Int(0)); err != nil {
 		return 0, err
 	}
 	var value, interval time.Duration
@@ -120,7 +116,12 @@ func sysSetitimerFn(t *Thread, a SyscallArgs) (uint64, error) {
 			return 0, err
 		}
 	}
-	oldValue, oldInterval := t.proc.sig.itimer.set(t.proc, value, interval)
+	var oldValue, oldInterval time.Duration
+	if which := a.Int(0); which == itimerReal {
+		oldValue, oldInterval = t.proc.sig.itimer.set(t.proc, value, interval)
+	} else {
+		oldValue, oldInterval = t.proc.cpuTimers.set(which, t.proc.cpuNanos(), value, interval)
+	}
 	if a[2] != 0 {
 		return 0, t.proc.mm.CopyOut(a[2], append(encodeTimeval(oldInterval), encodeTimeval(oldValue)...))
 	}
@@ -128,10 +129,15 @@ func sysSetitimerFn(t *Thread, a SyscallArgs) (uint64, error) {
 }
 
 func sysGetitimerFn(t *Thread, a SyscallArgs) (uint64, error) {
-	if err := t.checkItimer(a.Int(0)); err != nil {
+	if err := checkItimer(a.Int(0)); err != nil {
 		return 0, err
 	}
-	value, interval := t.proc.sig.itimer.get()
+	var value, interval time.Duration
+	if which := a.Int(0); which == itimerReal {
+		value, interval = t.proc.sig.itimer.get()
+	} else {
+		value, interval = t.proc.cpuTimers.get(which, t.proc.cpuNanos())
+	}
 	return 0, t.proc.mm.CopyOut(a[1], append(encodeTimeval(interval), encodeTimeval(value)...))
 }
 

@@ -36,11 +36,15 @@ type Process struct {
 
 	mu      sync.Mutex
 	threads map[int]*Thread
-	// exitedCPU is the guest time of the threads that exited.
-	exitedCPU int64
-	nextTID   int
-	status    ExitStatus
-	crash     error
+	nextTID int
+	status  ExitStatus
+	crash   error
+
+	// cpuTotal is the guest time of the process's threads, including
+	// the ones that exited (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF).
+	cpuTotal atomic.Int64
+	// cpuTimers are ITIMER_PROF and ITIMER_VIRTUAL (cputimer.go).
+	cpuTimers cpuTimers
 
 	// exiting is set once the process is going away (exit_group, a
 	// fatal signal, a kill); threads leave their VCPUs at the next
@@ -96,7 +100,6 @@ func (p *Process) threadExited(t *Thread, status ExitStatus) {
 	p.threadGone(t)
 	p.mu.Lock()
 	delete(p.threads, t.tid)
-	p.exitedCPU += t.cpuNanos.Load()
 	p.mu.Unlock()
 	if p.live.Add(-1) == 0 {
 		p.exit(status, nil)
@@ -105,16 +108,8 @@ func (p *Process) threadExited(t *Thread, status ExitStatus) {
 }
 
 // cpuNanos is the process's guest time: its threads', including the
-// ones that exited (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF).
-func (p *Process) cpuNanos() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := p.exitedCPU
-	for _, th := range p.threads {
-		n += th.cpuNanos.Load()
-	}
-	return n
-}
+// ones that exited.
+func (p *Process) cpuNanos() int64 { return p.cpuTotal.Load() }
 
 // exit starts the end of the process with status and, for crashes, the
 // error Run returns. The first caller wins. Every other thread is made to

@@ -15,6 +15,7 @@ const (
 	kickPCPU   = 1 << 1 // give the PCPU slot up for a while
 	kickSignal = 1 << 2 // a signal is pending for the thread: deliver it
 	kickSample = 1 << 3 // the sample clock: a time event's threshold is up
+	kickTimer  = 1 << 4 // a CPU-time timer of the thread's process is due (checked after every run)
 )
 
 // vcpu is one VCPU of the VM and the goroutine that runs it. The
@@ -34,6 +35,10 @@ type vcpu struct {
 	inGuest atomic.Bool
 	// kick holds pending kick reasons.
 	kick atomic.Uint32
+	// runStart is when the current KVM_RUN began (monoClock), 0 outside
+	// it: the scheduler's tick adds the run in progress to the process's
+	// CPU time when it checks the CPU-time timers.
+	runStart atomic.Int64
 	// parker is where the goroutine sleeps when idle or waiting for a
 	// PCPU slot.
 	parker parker
