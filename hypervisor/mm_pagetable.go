@@ -128,3 +128,21 @@ func (pt *pageTable) translate(gva uint64) (pte uint64, ok bool) {
 	}
 	return 0, false
 }
+
+// leafSlot returns the host view of the leaf entry of gva, or nil if an
+// intermediate table is missing (the page was never mapped).
+func (pt *pageTable) leafSlot(gva uint64) []byte {
+	if !canonical(gva) {
+		return nil
+	}
+	table := pt.root
+	for level := 3; level > 0; level-- {
+		e := binary.LittleEndian.Uint64(pt.mem.page(table)[ptIndex(gva, level)*8:])
+		if e&ptePresent == 0 {
+			return nil
+		}
+		table = e & pteAddrMask
+	}
+	off := ptIndex(gva, 0) * 8
+	return pt.mem.page(table)[off : off+8]
+}

@@ -109,3 +109,22 @@ func (p *physMem) release(gpa, n uint64) error {
 // allocTable implements ptMemory: a fresh page from the bump allocator
 // has never been touched and reads as zero.
 func (p *physMem) allocTable() (uint64, error) { return p.alloc(1) }
+
+// invalidate makes KVM drop its translations of n pages at gpa, keeping
+// their contents: it changes the host protection of their view and
+// changes it back, and the protection change fires KVM's MMU notifier
+// on the range. Adding PROT_EXEC keeps the pages writable throughout, so
+// a VCPU touching them meanwhile never sees a host fault.
+func (p *physMem) invalidate(gpa, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	b := p.bytes(gpa, n*pageSize)
+	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC); err != nil {
+		return fmt.Errorf("mprotect guest-physical %#x+%d pages: %w", gpa, n, err)
+	}
+	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		return fmt.Errorf("mprotect guest-physical %#x+%d pages: %w", gpa, n, err)
+	}
+	return nil
+}
