@@ -242,6 +242,10 @@ type MMStats struct {
 	PhysUsed, PhysCapacity uint64
 	// VMAs is the number of mappings.
 	VMAs int
+	// Invalidations counts the runs of pages whose translations the
+	// VCPUs were made to drop because mprotect or mmap took access away
+	// (munmap's releases are not counted).
+	Invalidations uint64
 }
 
 // Stats returns the current sizes.
@@ -255,5 +259,7 @@ func (m *MM) Stats() MMStats {
 		PhysUsed:     m.phys.allocated(),
 		PhysCapacity: m.phys.capacity(),
 		VMAs:         len(m.vmas.v),
+
+		Invalidations: m.stats.invalidations,
 	}
 }

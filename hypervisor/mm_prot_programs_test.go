@@ -25,6 +25,9 @@ func TestMemprotProgram(t *testing.T) {
 			if got.err != nil || got.status != 0 {
 				t.Errorf("VM run: status %d, %v\nstderr:\n%s", got.status, got.err, got.stderr)
 			}
+			if got.stats.Memory.Invalidations == 0 {
+				t.Errorf("no invalidations counted: mprotect took no access away")
+			}
 			if got.stdout != native.stdout {
 				t.Errorf("VM output differs from native:\n--- VM\n%s--- native\n%s", got.stdout, native.stdout)
 			}
