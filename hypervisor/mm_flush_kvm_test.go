@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -209,8 +210,23 @@ func (r *flushRig) invalidateHost(gva, n uint64) {
 // firing KVM's MMU notifier on the host pages the PTE points to makes
 // every VCPU walk the guest page tables again, so that the new PTE
 // takes effect (docs/hypervisor.md, "Changing a present PTE").
+//
+// Both ways of firing the notifier are measured: adding PROT_EXEC to the
+// host view and taking it away again (the default), and the fallback
+// that flips the view to PROT_READ and back.
 func TestPTEFlushExperiment(t *testing.T) {
+	for _, readFlip := range []bool{false, true} {
+		name := "exec-flip"
+		if readFlip {
+			name = "read-flip"
+		}
+		t.Run(name, func(t *testing.T) { flushExperiment(t, readFlip) })
+	}
+}
+
+func flushExperiment(t *testing.T, readFlip bool) {
 	r := newFlushRig(t, 2)
+	r.m.mm.phys.readFlip = readFlip
 	v0, v1 := r.m.vcpus[0], r.m.vcpus[1]
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -330,3 +346,64 @@ func BenchmarkHostInvalidate(b *testing.B) {
 }
 
 func pagesName(n uint64) string { return fmt.Sprintf("%dpages", n) }
+
+// TestHostFlipWindow measures what a VCPU that keeps writing a page sees
+// while the VMM fires the notifier on it over and over: with the
+// PROT_EXEC flip nothing; with the PROT_READ flip KVM_RUN may fail with
+// EFAULT while the page is read-only on the host (the VCPU loop retries
+// those, see MM.flipRaced). The guest's writes must all land either way.
+func TestHostFlipWindow(t *testing.T) {
+	for _, readFlip := range []bool{false, true} {
+		r := newFlushRig(t, 2)
+		r.m.mm.phys.readFlip = readFlip
+		v := r.m.vcpus[1]
+		target := uint64(flushData)
+		r.enter(v, flushSpinAt, func(g *kvm.Regs) { g.R12 = target })
+		var efaults, stopped atomic.Int64
+		done := make(chan error, 1)
+		tids := make(chan int, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- unix.Gettid()
+			for {
+				err := v.Run()
+				switch {
+				case err == kvm.ErrInterrupted && stopped.Load() != 0:
+					v.RequestImmediateExit(false)
+					done <- nil
+					return
+				case err == kvm.ErrInterrupted:
+				case errors.Is(err, unix.EFAULT):
+					efaults.Add(1)
+				case err != nil:
+					done <- err
+					return
+				default:
+					done <- fmt.Errorf("unexpected exit %d", v.RunData().ExitReason)
+					return
+				}
+			}
+		}()
+		tid := <-tids
+		r.waitSpinning(target)
+		gpa, _, _ := r.m.mm.binds.lookup(target)
+		const flips = 2000
+		for range flips {
+			if err := r.m.mm.phys.invalidate(gpa, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stopped.Store(1)
+		v.RequestImmediateExit(true)
+		unix.Tgkill(unix.Getpid(), tid, unix.SIGURG)
+		if err := <-done; err != nil {
+			t.Fatalf("readFlip %v: %v", readFlip, err)
+		}
+		t.Logf("readFlip %v: %d flips, %d KVM_RUN EFAULTs, counter %d", readFlip, flips, efaults.Load(),
+			binary.LittleEndian.Uint64(r.hostData(target)))
+		if !readFlip && efaults.Load() != 0 {
+			t.Errorf("the PROT_EXEC flip made KVM_RUN fail with EFAULT %d times", efaults.Load())
+		}
+	}
+}

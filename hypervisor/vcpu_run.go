@@ -25,6 +25,7 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		}
 		hooks.BeforeRun(v.id)
 		v.inGuest.Store(true)
+		flips := v.vm.m.mm.phys.flipping.Load()
 		start := time.Now()
 		v.pmuEnter()
 		err := v.k.Run()
@@ -37,6 +38,11 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 			hooks.AfterRun(v.id, kvm.ExitIntr)
 			v.pmuInterrupted(t)
 			v.dropStaleImmediateExit()
+			continue
+		}
+		if errors.Is(err, unix.EFAULT) && v.vm.m.mm.flipRaced(flips) {
+			// A write met pages that invalidate had at PROT_READ.
+			hooks.AfterRun(v.id, kvm.ExitIntr)
 			continue
 		}
 		if err != nil {
