@@ -135,3 +135,55 @@ func TestSetLeaf(t *testing.T) {
 		t.Error("unaligned address accepted")
 	}
 }
+
+// FuzzMMOperations runs arbitrary sequences of mmap, munmap, mprotect,
+// madvise and brk with arbitrary arguments: no panics, errors are
+// errnos, and the leaves always match the VMA table.
+func FuzzMMOperations(f *testing.F) {
+	f.Add([]byte{0, 1, 3, 2, 1, 1, 2, 2, 1, 0, 3, 1, 1, 4, 2, 0})
+	f.Add([]byte{0, 0, 16, 2, 2, 0, 2, 7, 1, 0, 1, 1, 4, 9, 0, 0})
+	f.Fuzz(fuzzMMBody)
+}
+
+// fuzzMMBody is FuzzMMOperations' body: groups of four bytes (operation,
+// page, pages, protection and flags).
+func fuzzMMBody(t *testing.T, ops []byte) {
+	m := newTestMM(t, 64*pageSize)
+	m.setBrk(0x2000_0000)
+	const base = 0x1000_0000
+	for len(ops) >= 4 {
+		op, a, n, p := ops[0], ops[1], ops[2], ops[3]
+		ops = ops[4:]
+		addr := base + uint64(a)*pageSize
+		if a == 255 {
+			addr = base + 1 // unaligned
+		}
+		length := uint64(n) * pageSize
+		if n == 255 {
+			length = 1<<64 - pageSize // overflow
+		}
+		prot := int(p) & 0xf
+		var err error
+		switch op % 5 {
+		case 0:
+			flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS
+			if p&0x10 != 0 {
+				flags |= unix.MAP_FIXED
+			}
+			_, err = m.Mmap(mmapRequest{addr: addr, length: length, prot: prot, flags: flags})
+		case 1:
+			err = m.Munmap(addr, length)
+		case 2:
+			err = m.Mprotect(addr, length, prot)
+		case 3:
+			err = m.Madvise(addr, length, int(p)%10)
+		case 4:
+			m.Brk(0x2000_0000 + uint64(a)*pageSize + uint64(n))
+		}
+		var e unix.Errno
+		if err != nil && !errors.As(err, &e) {
+			t.Fatalf("op %d: error %v is not an errno", op%5, err)
+		}
+		checkMMInvariants(t, m)
+	}
+}
