@@ -155,6 +155,24 @@ func (m *MM) mapRange(lo, hi, flags uint64, bind bool) error {
 	})
 }
 
+// resetLeaves sets the leaves of the bound pages of [lo, hi) from the
+// VMA table again, after a change that failed half-way, so that guest
+// code never reaches more than the table allows. Called with mu held.
+func (m *MM) resetLeaves(lo, hi uint64) {
+	m.binds.bound(lo, hi, func(gva, gpa, n uint64) error {
+		for i := uint64(0); i < n; i++ {
+			var flags uint64
+			if j, _ := m.vmas.find(gva + i*pageSize); j >= 0 {
+				flags = protPTE(m.vmas.v[j].prot)
+			}
+			if old, err := m.pt.setLeaf(gva+i*pageSize, gpa+i*pageSize, flags); err == nil && lostAccess(old, gpa+i*pageSize|flags) {
+				m.phys.invalidate(gpa+i*pageSize, 1)
+			}
+		}
+		return nil
+	})
+}
+
 // releaseRange gives back the host backing of the bound pages of
 // [lo, hi): they read as zero from now on. Their leaves stay as they are
 // (MADV_DONTNEED). Called with mu held.

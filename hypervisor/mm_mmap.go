@@ -233,6 +233,7 @@ func (m *MM) Mprotect(addr, length uint64, prot int) error {
 		return err
 	}
 	if err := m.mapRange(addr, end, protPTE(prot), accessible); err != nil {
+		m.resetLeaves(addr, end)
 		return mmErrno(err)
 	}
 	m.vmas.protect(addr, end, prot, func(vma) {})
@@ -259,6 +260,7 @@ func (m *MM) Brk(addr uint64) uint64 {
 			return m.brk
 		}
 		if err := m.mapRange(oldEnd, newEnd, protPTE(unix.PROT_READ|unix.PROT_WRITE), true); err != nil {
+			m.resetLeaves(oldEnd, newEnd)
 			return m.brk
 		}
 		m.vmas.insert(vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE, name: "[heap]"})

@@ -187,3 +187,50 @@ func fuzzMMBody(t *testing.T, ops []byte) {
 		checkMMInvariants(t, m)
 	}
 }
+
+// TestMprotectFailsCleanly: an mprotect that runs out of guest-physical
+// memory half-way (the first page's leaf set, the second needing a page
+// table that cannot be allocated) fails with ENOMEM and leaves no leaf
+// beyond what the VMA table allows.
+func TestMprotectFailsCleanly(t *testing.T) {
+	m := newTestMM(t, 0)
+	free := func() uint64 { st := m.Stats(); return (st.PhysCapacity - st.PhysUsed) / pageSize }
+	fixed := func(addr, pages uint64, prot int) error {
+		_, err := m.Mmap(mmapRequest{addr: addr, length: pages * pageSize, prot: prot, flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED})
+		return err
+	}
+	// x is the last page of a 2 MiB block whose page table exists; x+1
+	// page starts the next block, which has none.
+	const block = 0x2000_0000
+	x := uint64(block - pageSize)
+	if err := fixed(block-2<<20, 1, rw); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixed(x, 2, unix.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	// Use up guest-physical memory until two pages are left.
+	next := uint64(0x1_0000_0000)
+	for f := free(); f > 400; f = free() {
+		n := f - f/400 - 16
+		if err := fixed(next, n, rw); err != nil {
+			t.Fatal(err)
+		}
+		next += n * pageSize
+	}
+	for a := uint64(block - 2<<20 + pageSize); free() > 2; a += pageSize {
+		if err := fixed(a, 1, rw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := free(); f != 2 {
+		t.Fatalf("%d pages left, want 2", f)
+	}
+	if err := m.Mprotect(x, 2*pageSize, rw); !errors.Is(err, unix.ENOMEM) {
+		t.Fatalf("mprotect with no page-table page left: %v, want ENOMEM", err)
+	}
+	if f, _ := leafOf(t, m, x); f != 0 {
+		t.Errorf("leaf of the PROT_NONE page after the failed mprotect: %#x", f)
+	}
+	checkMMInvariants(t, m)
+}
