@@ -55,6 +55,14 @@ func benchGuestWith(b *testing.B, cfg Config, mode string, count int, unit strin
 // the VMM (getpid).
 func BenchmarkSyscallGetpid(b *testing.B) { benchGuest(b, Config{}, "getpid", 20000, "ns/syscall") }
 
+// BenchmarkSyscallMprotect is the cost of one guest mprotect of a page
+// the guest has just touched, alternating PROT_READ (which takes write
+// access away: the VMM rewrites the leaf and makes KVM drop its
+// translations) and PROT_READ|PROT_WRITE (which only adds access).
+func BenchmarkSyscallMprotect(b *testing.B) {
+	benchGuest(b, Config{}, "mprotect", 20000, "ns/syscall")
+}
+
 // BenchmarkThreadSwitch is the cost of a sched_yield that switches
 // between two guest threads on one VCPU (a system call, a thread switch
 // with FPU save and restore, and the scheduler).

@@ -171,7 +171,14 @@ func (p *Process) mapSegment(f io.ReaderAt, s elfSegment, bias uint64, name stri
 	lead := s.vaddr + bias - start
 	// The VMA records the file offset of start, as Linux's mapping of
 	// the segment would (/proc/self/maps, and profiles name code by it).
-	if _, err := p.mm.Mmap(mmapRequest{addr: start, length: end - start, prot: unix.PROT_READ | unix.PROT_WRITE,
+	// The pages get their final protection at once (poke ignores it), so
+	// that no mprotect has to take access away; a PROT_NONE segment is
+	// mapped accessible first, to bind pages for its contents.
+	prot := s.prot
+	if prot == unix.PROT_NONE {
+		prot = unix.PROT_READ | unix.PROT_WRITE
+	}
+	if _, err := p.mm.Mmap(mmapRequest{addr: start, length: end - start, prot: prot,
 		flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, name: name, off: s.off - lead}); err != nil {
 		return fmt.Errorf("map segment at %#x: %w", start, err)
 	}
@@ -182,8 +189,10 @@ func (p *Process) mapSegment(f io.ReaderAt, s elfSegment, bias uint64, name stri
 	if err := p.mm.poke(start, data); err != nil {
 		return err
 	}
-	if err := p.mm.Mprotect(start, end-start, s.prot); err != nil {
-		return fmt.Errorf("protect segment at %#x: %w", start, err)
+	if prot != s.prot {
+		if err := p.mm.Mprotect(start, end-start, s.prot); err != nil {
+			return fmt.Errorf("protect segment at %#x: %w", start, err)
+		}
 	}
 	return nil
 }

@@ -21,8 +21,9 @@ const (
 // the fixed GVA -> GPA bindings with the page tables that realise them,
 // and guest-physical memory. docs/hypervisor.md explains the rules; in
 // short, pages are bound and mapped eagerly when a range first becomes
-// accessible, a bound page is never re-targeted, and unmapping gives the
-// host backing back so the page reads as zero when next touched.
+// accessible, a bound page is never re-targeted, leaves follow the VMA's
+// protection (mprotect) and are cleared by munmap, and unmapping gives
+// the host backing back so the page reads as zero when mapped again.
 //
 // All methods are safe for concurrent use. Guest-memory copies hold the
 // read lock; mapping changes hold the write lock.
@@ -42,6 +43,12 @@ type MM struct {
 	brkStart, brk uint64
 	// mmapBase is where top-down allocation starts.
 	mmapBase uint64
+
+	stats struct {
+		// invalidations counts physMem.invalidate calls (protection
+		// taken away from present pages).
+		invalidations uint64
+	}
 }
 
 // newMM creates an address space with size bytes of guest-physical
@@ -78,7 +85,9 @@ func pageUp(a uint64) (uint64, bool) {
 }
 
 // bindRange gives every unbound page of [lo, hi) a guest-physical page
-// and a present PTE with flags. Called with mu held.
+// and, if flags has ptePresent, a leaf PTE with flags; without it the
+// pages are bound with no PTE (a PROT_NONE file mapping holds its
+// contents that way). Called with mu held.
 func (m *MM) bindRange(lo, hi, flags uint64) error {
 	return m.binds.unbound(lo, hi, func(s, e uint64) error {
 		n := (e - s) / pageSize
@@ -86,9 +95,11 @@ func (m *MM) bindRange(lo, hi, flags uint64) error {
 		if err != nil {
 			return err
 		}
-		for i := uint64(0); i < n; i++ {
-			if err := m.pt.mapPage(s+i*pageSize, gpa+i*pageSize, flags); err != nil {
-				return err
+		if flags&ptePresent != 0 {
+			for i := uint64(0); i < n; i++ {
+				if err := m.pt.mapPage(s+i*pageSize, gpa+i*pageSize, flags); err != nil {
+					return err
+				}
 			}
 		}
 		m.binds.add(s, gpa, n)
@@ -96,10 +107,93 @@ func (m *MM) bindRange(lo, hi, flags uint64) error {
 	})
 }
 
+// protPTE returns the leaf flags of a user page with VMA protection
+// prot: none for PROT_NONE (not present), else present and user, W for
+// PROT_WRITE, NX without PROT_EXEC (EFER.NXE is on). x86 cannot express
+// write-only or execute-only pages; they are readable, as on Linux.
+func protPTE(prot int) uint64 {
+	if prot&protMask == 0 {
+		return 0
+	}
+	f := uint64(ptePresent | pteUser | pteAccessed)
+	if prot&unix.PROT_WRITE != 0 {
+		f |= pteWrite | pteDirty
+	}
+	if prot&unix.PROT_EXEC == 0 {
+		f |= pteNX
+	}
+	return f
+}
+
+// mapRange gives the pages of [lo, hi) the leaf flags (protPTE): it
+// binds the unbound pages first if bind is set, sets the leaves of the
+// bound ones, and makes the VCPUs drop the translations that lost access
+// (one host call per run of such pages). Called with mu held.
+func (m *MM) mapRange(lo, hi, flags uint64, bind bool) error {
+	if bind {
+		if err := m.bindRange(lo, hi, 0); err != nil {
+			return err
+		}
+	}
+	return m.binds.bound(lo, hi, func(gva, gpa, n uint64) error {
+		// [first, last] are the pages of this run that lost access.
+		first, last := n, uint64(0)
+		for i := uint64(0); i < n; i++ {
+			old, err := m.pt.setLeaf(gva+i*pageSize, gpa+i*pageSize, flags)
+			if err != nil {
+				return err
+			}
+			if lostAccess(old, gpa+i*pageSize|flags) {
+				first, last = min(first, i), i
+			}
+		}
+		if first > last {
+			return nil
+		}
+		m.stats.invalidations++
+		return m.phys.invalidate(gpa+first*pageSize, last-first+1)
+	})
+}
+
+// resetLeaves sets the leaves of the bound pages of [lo, hi) from the
+// VMA table again, after a change that failed half-way, so that guest
+// code never reaches more than the table allows. Called with mu held.
+func (m *MM) resetLeaves(lo, hi uint64) {
+	m.binds.bound(lo, hi, func(gva, gpa, n uint64) error {
+		for i := uint64(0); i < n; i++ {
+			var flags uint64
+			if j, _ := m.vmas.find(gva + i*pageSize); j >= 0 {
+				flags = protPTE(m.vmas.v[j].prot)
+			}
+			if old, err := m.pt.setLeaf(gva+i*pageSize, gpa+i*pageSize, flags); err == nil && lostAccess(old, gpa+i*pageSize|flags) {
+				m.phys.invalidate(gpa+i*pageSize, 1)
+			}
+		}
+		return nil
+	})
+}
+
 // releaseRange gives back the host backing of the bound pages of
-// [lo, hi): they read as zero from now on. Called with mu held.
+// [lo, hi): they read as zero from now on. Their leaves stay as they are
+// (MADV_DONTNEED). Called with mu held.
 func (m *MM) releaseRange(lo, hi uint64) error {
 	return m.binds.bound(lo, hi, func(_, gpa, n uint64) error { return m.phys.release(gpa, n) })
+}
+
+// unbindRange clears the leaves of the bound pages of [lo, hi) and gives
+// back their host backing: a guest access faults from now on, and the
+// pages read as zero when mapped again. The release fires KVM's MMU
+// notifier after the leaves are cleared, so no VCPU keeps a translation.
+// Called with mu held.
+func (m *MM) unbindRange(lo, hi uint64) error {
+	return m.binds.bound(lo, hi, func(gva, gpa, n uint64) error {
+		for i := uint64(0); i < n; i++ {
+			if _, err := m.pt.setLeaf(gva+i*pageSize, gpa+i*pageSize, 0); err != nil {
+				return err
+			}
+		}
+		return m.phys.release(gpa, n)
+	})
 }
 
 // hostBytes returns the host view of [gva, gva+n), which must be bound
@@ -166,6 +260,10 @@ type MMStats struct {
 	PhysUsed, PhysCapacity uint64
 	// VMAs is the number of mappings.
 	VMAs int
+	// Invalidations counts the runs of pages whose translations the
+	// VCPUs were made to drop because mprotect or mmap took access away
+	// (munmap's releases are not counted).
+	Invalidations uint64
 }
 
 // Stats returns the current sizes.
@@ -179,5 +277,7 @@ func (m *MM) Stats() MMStats {
 		PhysUsed:     m.phys.allocated(),
 		PhysCapacity: m.phys.capacity(),
 		VMAs:         len(m.vmas.v),
+
+		Invalidations: m.stats.invalidations,
 	}
 }

@@ -115,14 +115,13 @@ func (m *MM) Mmap(r mmapRequest) (uint64, error) {
 		return 0, err
 	}
 	// File mappings are bound even when PROT_NONE, to hold the contents.
-	if v.accessible() || r.src != nil {
-		if err := m.bindRange(lo, hi, pteUserRWX); err != nil {
-			return 0, mmErrno(err)
-		}
+	if err := m.mapRange(lo, hi, protPTE(r.prot), v.accessible() || r.src != nil); err != nil {
+		m.unbindRange(lo, hi)
+		return 0, mmErrno(err)
 	}
 	if r.src != nil {
 		if err := m.fill(lo, hi, r.src, r.off); err != nil {
-			m.releaseRange(lo, hi)
+			m.unbindRange(lo, hi)
 			return 0, err
 		}
 	}
@@ -172,15 +171,15 @@ func (m *MM) fill(lo, hi uint64, src io.ReaderAt, off uint64) error {
 	})
 }
 
-// unmapLocked removes [lo, hi) from the VMA table and zeroes the pages
-// it held. Called with mu held.
+// unmapLocked removes [lo, hi) from the VMA table, clears the leaves of
+// the pages it held and zeroes them. Called with mu held.
 func (m *MM) unmapLocked(lo, hi uint64) error {
 	var err error
 	for _, v := range m.vmas.remove(lo, hi) {
 		if v.accessible() {
 			m.committed -= v.size()
 		}
-		if e := m.releaseRange(v.start, v.end); e != nil && err == nil {
+		if e := m.unbindRange(v.start, v.end); e != nil && err == nil {
 			err = e
 		}
 	}
@@ -188,9 +187,9 @@ func (m *MM) unmapLocked(lo, hi uint64) error {
 }
 
 // Munmap implements munmap(2): the pages become inaccessible to system
-// calls and read as zero if the guest touches them again. Unlike Linux,
-// a guest access to an unmapped page that was mapped before does not
-// fault (the PTE stays present; docs/hypervisor.md).
+// calls (EFAULT) and to guest code (SIGSEGV, SEGV_MAPERR), and read as
+// zero if mapped again. Their leaves are cleared and MADV_DONTNEED on
+// their host backing makes every VCPU drop its translations.
 func (m *MM) Munmap(addr, length uint64) error {
 	end, ok := pageUp(addr + length)
 	if addr&pageMask != 0 || length == 0 || !ok || addr+length < addr || end > userTop {
@@ -202,11 +201,12 @@ func (m *MM) Munmap(addr, length uint64) error {
 }
 
 // Mprotect implements mprotect(2). The new protection is recorded in the
-// VMA table and enforced for system-call access (EFAULT); pages that
-// become accessible for the first time get their PTEs now. The guest's
-// own accesses are not restricted beyond "never accessible pages fault":
-// a page once accessible stays readable, writable and executable for
-// guest code (docs/hypervisor.md).
+// VMA table, which system calls check (EFAULT), and set in the leaves,
+// which guest code meets (SIGSEGV, SEGV_ACCERR): PROT_NONE clears them,
+// no PROT_WRITE clears W, no PROT_EXEC sets NX. Pages that become
+// accessible for the first time are bound now. Where access is taken
+// away the VCPUs drop their translations (physMem.invalidate, a few µs
+// per contiguous run of pages).
 func (m *MM) Mprotect(addr, length uint64, prot int) error {
 	const growsFlags = 0x01000000 | 0x02000000 // PROT_GROWSDOWN, PROT_GROWSUP
 	prot &^= growsFlags
@@ -232,10 +232,9 @@ func (m *MM) Mprotect(addr, length uint64, prot int) error {
 	if err := m.checkCommit(add, remove); err != nil {
 		return err
 	}
-	if accessible {
-		if err := m.bindRange(addr, end, pteUserRWX); err != nil {
-			return mmErrno(err)
-		}
+	if err := m.mapRange(addr, end, protPTE(prot), accessible); err != nil {
+		m.resetLeaves(addr, end)
+		return mmErrno(err)
 	}
 	m.vmas.protect(addr, end, prot, func(vma) {})
 	m.committed = m.committed - remove + add
@@ -260,7 +259,8 @@ func (m *MM) Brk(addr uint64) uint64 {
 		if !m.vmas.isFree(oldEnd, newEnd) || m.checkCommit(newEnd-oldEnd, 0) != nil {
 			return m.brk
 		}
-		if err := m.bindRange(oldEnd, newEnd, pteUserRWX); err != nil {
+		if err := m.mapRange(oldEnd, newEnd, protPTE(unix.PROT_READ|unix.PROT_WRITE), true); err != nil {
+			m.resetLeaves(oldEnd, newEnd)
 			return m.brk
 		}
 		m.vmas.insert(vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE, name: "[heap]"})

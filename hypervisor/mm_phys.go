@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -33,6 +34,12 @@ type physMem struct {
 	next    uint64 // bytes allocated so far
 	slots   int    // slots registered with KVM
 	addSlot slotAdder
+	// readFlip makes invalidate flip pages to PROT_READ rather than add
+	// PROT_EXEC (set when the host refuses PROT_EXEC, or by tests).
+	readFlip bool
+	// flipping is odd while invalidate has pages at PROT_READ; it grows
+	// by two per flip. VCPUs read it without the MM's lock.
+	flipping atomic.Uint64
 }
 
 // newPhysMem reserves size bytes (rounded up to whole slots) of host
@@ -109,3 +116,56 @@ func (p *physMem) release(gpa, n uint64) error {
 // allocTable implements ptMemory: a fresh page from the bump allocator
 // has never been touched and reads as zero.
 func (p *physMem) allocTable() (uint64, error) { return p.alloc(1) }
+
+// invalidate makes KVM drop its translations of n pages at gpa, keeping
+// their contents: it changes the host protection of their view and
+// changes it back, and the protection change fires KVM's MMU notifier
+// on the range. Adding PROT_EXEC keeps the pages writable throughout, so
+// a VCPU touching them meanwhile never sees a host fault. If the host
+// refuses executable anonymous memory (EACCES or EPERM: an SELinux
+// execmem policy, say), invalidate flips the pages to PROT_READ and back
+// instead, from then on; a VCPU that writes them during the flip gets
+// EFAULT from KVM_RUN, which flipRaced tells the VCPU loop to retry.
+func (p *physMem) invalidate(gpa, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	b := p.bytes(gpa, n*pageSize)
+	if !p.readFlip {
+		err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC)
+		if err == nil {
+			err = unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE)
+		}
+		if err != unix.EACCES && err != unix.EPERM {
+			if err != nil {
+				return fmt.Errorf("mprotect guest-physical %#x+%d pages: %w", gpa, n, err)
+			}
+			return nil
+		}
+		p.readFlip = true
+	}
+	p.flipping.Add(1)
+	defer p.flipping.Add(1)
+	err := unix.Mprotect(b, unix.PROT_READ)
+	if err == nil {
+		err = unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE)
+	}
+	if err != nil {
+		return fmt.Errorf("mprotect guest-physical %#x+%d pages: %w", gpa, n, err)
+	}
+	return nil
+}
+
+// flipRaced reports whether a KVM_RUN that failed with EFAULT may have
+// written a page during a PROT_READ flip (invalidate): one was under way
+// or has happened since gen was read from p.flipping. It waits for the
+// MM's lock, so the flip is over when it returns true. Safe for
+// concurrent use.
+func (m *MM) flipRaced(gen uint64) bool {
+	if m.phys.flipping.Load() == gen && gen&1 == 0 {
+		return false
+	}
+	m.mu.RLock()
+	m.mu.RUnlock()
+	return true
+}

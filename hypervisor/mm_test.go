@@ -268,13 +268,22 @@ func checkMMInvariants(t *testing.T, m *MM) {
 				t.Fatalf("accessible page %#x is not bound", p)
 			}
 			pte, ok := m.pt.translate(p)
-			if !ok || pte&pteAddrMask != gpa {
-				t.Fatalf("page %#x: PTE %#x, binding %#x", p, pte, gpa)
+			if !ok || pte != gpa|protPTE(v.prot) {
+				t.Fatalf("page %#x (prot %d): PTE %#x, want %#x", p, v.prot, pte, gpa|protPTE(v.prot))
 			}
 		}
 	}
 	if committed != m.committed {
 		t.Fatalf("committed = %d, VMAs say %d", m.committed, committed)
+	}
+	// Guest code reaches no page that is unmapped or PROT_NONE.
+	for _, e := range m.binds.ext {
+		for p := e.gva; p < e.end() && p < userTop; p += pageSize {
+			i, _ := m.vmas.find(p)
+			if pte, ok := m.pt.translate(p); ok && (i < 0 || !m.vmas.v[i].accessible()) {
+				t.Fatalf("page %#x is unmapped or PROT_NONE but its PTE is %#x", p, pte)
+			}
+		}
 	}
 }
 
@@ -285,7 +294,7 @@ func TestMMRandomOperations(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		addr := base + uint64(rng.Intn(64))*pageSize
 		length := uint64(1+rng.Intn(16)) * pageSize
-		prot := []int{unix.PROT_NONE, unix.PROT_READ, rw}[rng.Intn(3)]
+		prot := []int{unix.PROT_NONE, unix.PROT_READ, rw, unix.PROT_READ | unix.PROT_EXEC}[rng.Intn(4)]
 		switch rng.Intn(4) {
 		case 0:
 			m.Mmap(mmapRequest{addr: addr, length: length, prot: prot, flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED})

@@ -67,6 +67,11 @@ type vcpu struct {
 	// happened since: the VCPU may still sit on the stub's out, which KVM
 	// completes (skips) at the next entry.
 	sysretPending bool
+	// spuriousFaults counts the page faults in a row at spuriousAt (RIP
+	// and address) retried because the leaf allowed the access
+	// (MM.permits).
+	spuriousFaults int
+	spuriousAt     [2]uint64
 }
 
 func newVCPU(vm *VM, id int, k *kvm.VCPU) *vcpu {

@@ -25,6 +25,7 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		}
 		hooks.BeforeRun(v.id)
 		v.inGuest.Store(true)
+		flips := v.vm.m.mm.phys.flipping.Load()
 		start := time.Now()
 		v.runStart.Store(monoClock(start))
 		v.pmuEnter()
@@ -39,6 +40,11 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 			hooks.AfterRun(v.id, kvm.ExitIntr)
 			v.pmuInterrupted(t)
 			v.dropStaleImmediateExit()
+			continue
+		}
+		if errors.Is(err, unix.EFAULT) && v.vm.m.mm.flipRaced(flips) {
+			// A write met pages that invalidate had at PROT_READ.
+			hooks.AfterRun(v.id, kvm.ExitIntr)
 			continue
 		}
 		if err != nil {
@@ -209,6 +215,11 @@ func (v *vcpu) handleException(t *Thread) bool {
 	if f.vector == vecPF {
 		c.Addr = v.run.Sync.Sregs.CR2
 	}
+	if f.vector == vecPF && f.cs&3 == 3 && v.retrySpurious(f.rip, c.Addr, f.errorCode) {
+		// The mapping changed under the fault: run the instruction again.
+		v.resumeUser(t, regs)
+		return false
+	}
 	if f.cs&3 != 3 {
 		c.Kind = CrashInternal
 		c.Detail = fmt.Sprintf("%s in VMM code (cs %#x)", vectorName(int(f.vector)), f.cs)
@@ -218,6 +229,21 @@ func (v *vcpu) handleException(t *Thread) bool {
 		c.Signal, c.Detail = sig, why
 	}
 	v.crash(t, c)
+	return true
+}
+
+// retrySpurious reports whether a user-mode page fault at rip on addr is
+// spurious (MM.permits) and may be retried: at most maxSpuriousFaults
+// times in a row for the same instruction and address.
+func (v *vcpu) retrySpurious(rip, addr, errorCode uint64) bool {
+	at := [2]uint64{rip, addr}
+	if at != v.spuriousAt {
+		v.spuriousAt, v.spuriousFaults = at, 0
+	}
+	if v.spuriousFaults >= maxSpuriousFaults || !v.vm.m.mm.permits(addr, errorCode) {
+		return false
+	}
+	v.spuriousFaults++
 	return true
 }
 

@@ -60,6 +60,7 @@ func guestRun(t *testing.T, vcpus int, dir string, stdin []byte, prog string, ar
 	if len(r.stats.Unimplemented) != 0 || len(r.stats.Denials) != 0 {
 		t.Errorf("guest %s %v: unimplemented %v, denials %v", prog, args, r.stats.Unimplemented, r.stats.Denials)
 	}
+	t.Logf("guest %s %v: %d mprotect/mmap invalidations", prog, args, r.stats.Memory.Invalidations)
 	return r, d
 }
 
