@@ -8,11 +8,12 @@ import (
 )
 
 // The real-time interval timer: alarm, setitimer and getitimer with
-// ITIMER_REAL, which send the process SIGALRM on the host's clock. The
-// CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF: what gprof and Go's
-// pprof use) and POSIX timers (timer_create) are not implemented: they
-// return ENOSYS and are reported, so a profiler fails visibly rather
-// than getting no samples.
+// ITIMER_REAL, which send the process SIGALRM on the host's clock. POSIX
+// timers (timer_create) are in syscall_timer_posix.go, timerfds in
+// syscall_timerfd.go. The CPU-time timers (ITIMER_VIRTUAL, ITIMER_PROF:
+// what gprof and Go's pprof use, and timer_create on a CPU-time clock)
+// are not implemented: they return ENOSYS and are reported, so a
+// profiler fails visibly rather than getting no samples.
 
 func init() {
 	registerSyscall(sysAlarm, sysAlarmFn)

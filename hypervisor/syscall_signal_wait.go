@@ -115,6 +115,7 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 	s := &t.proc.sig
 	s.mu.Lock()
 	realBlocked := t.sig.mask
+	t.sig.realBlocked = realBlocked
 	t.sig.mask &^= set
 	s.mu.Unlock()
 	var deadline time.Time
@@ -136,6 +137,7 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 		}
 		s.mu.Lock()
 		t.sig.mask = realBlocked
+		t.sig.realBlocked = 0
 		s.mu.Unlock()
 		if sig, err := t.takeSignal(set, infoAddr); sig != 0 || err != nil {
 			return uint64(sig), err

@@ -1,0 +1,396 @@
+package hypervisor
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/vpmu/vpmu/internal/unix"
+)
+
+// POSIX per-process timers (kernel/time/posix-timers.c): timer_create,
+// timer_settime, timer_gettime, timer_getoverrun and timer_delete, on
+// the host's CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME and
+// CLOCK_TAI. A timer notifies with a signal to the process
+// (SIGEV_SIGNAL, and glibc's SIGEV_THREAD, which the kernel treats the
+// same), to one thread (SIGEV_THREAD_ID, how glibc implements
+// SIGEV_THREAD), or not at all (SIGEV_NONE). Timers on CPU-time clocks
+// return ENOSYS and are reported as unimplemented, like
+// setitimer(ITIMER_PROF).
+//
+// As in Linux, a periodic timer whose signal is queued is not rearmed:
+// dequeuing the signal rearms it at the next period after now and
+// counts the periods skipped as the overrun (si_overrun,
+// timer_getoverrun). An idle or waiting timer is a stopped or pending
+// time.Timer, no goroutine; a process has at most maxPosixTimers.
+
+func init() {
+	registerSyscall(sysTimerCreate, sysTimerCreateFn)
+	registerSyscall(sysTimerSettime, sysTimerSettimeFn)
+	registerSyscall(sysTimerGettime, sysTimerGettimeFn)
+	registerSyscall(sysTimerGetoverrun, sysTimerGetoverrunFn)
+	registerSyscall(sysTimerDelete, sysTimerDeleteFn)
+}
+
+const (
+	// maxPosixTimers bounds a process's timers: timer_create fails with
+	// EAGAIN beyond it (Linux: when no sigqueue can be allocated).
+	maxPosixTimers = 1024
+	// overrunMax is the largest overrun reported (DELAYTIMER_MAX).
+	overrunMax = 1<<31 - 1
+)
+
+// posixTimers is a process's table of timers by id. Safe for
+// concurrent use; mu comes before each timer's own lock.
+type posixTimers struct {
+	mu     sync.Mutex
+	m      map[int32]*posixTimer
+	closed bool // the process is gone: no more timers
+}
+
+// create adds a timer on clock notifying as ev, with the lowest free id:
+// EAGAIN when the process has maxPosixTimers or is gone.
+func (pt *posixTimers) create(p *Process, clock int, ev sigevent) (*posixTimer, error) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.closed || len(pt.m) >= maxPosixTimers {
+		return nil, unix.EAGAIN
+	}
+	if pt.m == nil {
+		pt.m = map[int32]*posixTimer{}
+	}
+	id := int32(0)
+	for pt.m[id] != nil {
+		id++
+	}
+	tm := &posixTimer{p: p, id: id, clock: clock, ev: ev}
+	pt.m[id] = tm
+	return tm, nil
+}
+
+// lookup returns timer id (EINVAL if there is none).
+func (pt *posixTimers) lookup(id int) (*posixTimer, error) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if tm := pt.m[int32(id)]; tm != nil && int(int32(id)) == id {
+		return tm, nil
+	}
+	return nil, unix.EINVAL
+}
+
+// remove deletes timer id (EINVAL if there is none) and drops its
+// queued signals.
+func (pt *posixTimers) remove(p *Process, id int) error {
+	pt.mu.Lock()
+	tm := pt.m[int32(id)]
+	delete(pt.m, int32(id))
+	pt.mu.Unlock()
+	if tm == nil {
+		return unix.EINVAL
+	}
+	tm.stop()
+	p.purgeTimerSignals(tm)
+	return nil
+}
+
+// deleteAll deletes every timer and refuses new ones, when the process
+// is gone.
+func (pt *posixTimers) deleteAll() {
+	pt.mu.Lock()
+	m := pt.m
+	pt.m, pt.closed = nil, true
+	pt.mu.Unlock()
+	for _, tm := range m {
+		tm.stop()
+	}
+}
+
+// posixTimer is one timer. The fields after mu are protected by it.
+type posixTimer struct {
+	p     *Process
+	id    int32
+	clock int
+	ev    sigevent
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	deadline time.Time // the next expiry; zero when disarmed
+	interval time.Duration
+	// gen counts settings: a stale expiry or signal does nothing.
+	gen uint64
+	// queued is set while the timer's signal is queued.
+	queued bool
+	// overrun counts the periods skipped since the signal was queued;
+	// overrunLast is the count the last dequeued signal reported.
+	overrun, overrunLast int64
+	deleted              bool
+}
+
+// set arms the timer with spec (value zero: disarm), its it_value
+// absolute on the timer's clock if abs, whose reading is now. It returns
+// the previous setting, as get would have.
+func (tm *posixTimer) set(spec itimerspec, abs bool, now timespec) (oldInterval, oldValue time.Duration) {
+	hostNow := time.Now()
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	oldInterval, oldValue = tm.getLocked(hostNow)
+	tm.stopLocked()
+	tm.queued = false
+	tm.overrun, tm.overrunLast = 0, 0
+	tm.interval = time.Duration(spec.interval.nanos())
+	if spec.value.nanos() == 0 {
+		return oldInterval, oldValue
+	}
+	tm.deadline = firstExpiry(spec.value, abs, now, hostNow)
+	if tm.ev.notify != sigevNone {
+		tm.armLocked()
+	}
+	return oldInterval, oldValue
+}
+
+// stop disarms the timer for good (timer_delete, exit).
+func (tm *posixTimer) stop() {
+	tm.mu.Lock()
+	tm.stopLocked()
+	tm.deleted = true
+	tm.mu.Unlock()
+}
+
+func (tm *posixTimer) stopLocked() {
+	if tm.timer != nil {
+		tm.timer.Stop()
+		tm.timer = nil
+	}
+	tm.gen++
+	tm.deadline = time.Time{}
+}
+
+func (tm *posixTimer) armLocked() {
+	gen := tm.gen
+	tm.timer = time.AfterFunc(time.Until(tm.deadline), func() { tm.fire(gen) })
+}
+
+// fire runs when the timer expires: it queues the signal, or counts an
+// overrun if it still is (which deferring the rearm to the dequeue
+// should prevent).
+func (tm *posixTimer) fire(gen uint64) {
+	tm.mu.Lock()
+	if gen != tm.gen || tm.deleted {
+		tm.mu.Unlock()
+		return
+	}
+	tm.timer = nil
+	if tm.queued {
+		tm.overrun++
+		tm.rearmLocked()
+		tm.mu.Unlock()
+		return
+	}
+	if tm.interval == 0 {
+		tm.deadline = time.Time{}
+	}
+	tm.queued = true
+	info := siginfo{signo: tm.ev.signo, code: siTimer, pid: uint32(tm.id), value: tm.ev.value, timer: tm, timerGen: gen}
+	tm.mu.Unlock()
+
+	p := tm.p
+	if p.exiting.Load() {
+		return
+	}
+	var target *Thread
+	if tm.ev.notify&sigevThreadID != 0 {
+		// A thread that has exited gets nothing.
+		if target = p.thread(int(tm.ev.tid)); target == nil {
+			tm.dropped(gen)
+			return
+		}
+	}
+	if queued, _ := p.queueSignal(info, target, nil); !queued {
+		tm.dropped(gen)
+	}
+}
+
+// rearmLocked arms a periodic timer for its first period after now,
+// counting the periods skipped as overruns.
+func (tm *posixTimer) rearmLocked() {
+	if tm.interval <= 0 || tm.deadline.IsZero() {
+		return
+	}
+	next, missed := forward(tm.deadline, tm.interval, time.Now())
+	tm.overrun += missed
+	tm.deadline = next
+	tm.armLocked()
+}
+
+// dequeued runs when the timer's signal info is taken from a pending
+// queue, with the process's sig.mu held: a periodic timer is rearmed,
+// and the overrun goes into info (posixtimer_rearm).
+func (tm *posixTimer) dequeued(info *siginfo) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if info.timerGen != tm.gen || tm.deleted {
+		return
+	}
+	tm.queued = false
+	tm.rearmLocked()
+	tm.overrunLast, tm.overrun = tm.overrun, 0
+	info.uid = uint32(min(tm.overrunLast, overrunMax))
+}
+
+// dropped runs when the timer's signal of setting gen was not queued
+// (ignored, the thread gone) or was discarded from a queue: a periodic
+// timer goes on.
+func (tm *posixTimer) dropped(gen uint64) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if gen != tm.gen || tm.deleted || !tm.queued {
+		return
+	}
+	tm.queued = false
+	tm.rearmLocked()
+	tm.overrun = 0
+}
+
+// get returns the interval and the time to the next expiry (zero:
+// disarmed). An expiry that has passed reads as 1ns until the timer has
+// fired, and as 0 for SIGEV_NONE, as common_timer_get does.
+func (tm *posixTimer) get() (interval, value time.Duration) {
+	now := time.Now()
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.getLocked(now)
+}
+
+func (tm *posixTimer) getLocked(now time.Time) (interval, value time.Duration) {
+	if tm.deadline.IsZero() {
+		return tm.interval, 0
+	}
+	next := tm.deadline
+	none := tm.ev.notify == sigevNone
+	if tm.interval > 0 && (tm.queued || none) {
+		next, _ = forward(next, tm.interval, now)
+	}
+	left := next.Sub(now)
+	if left <= 0 {
+		if none {
+			return tm.interval, 0
+		}
+		return tm.interval, time.Nanosecond
+	}
+	return tm.interval, left
+}
+
+// purgeSignals drops the queued signals of tm's earlier settings, after
+// timer_settime or timer_delete. A signal in flight when the setting
+// changed may still be queued after this; it is delivered without
+// rearming anything.
+func (p *Process) purgeTimerSignals(tm *posixTimer) {
+	threads := p.liveThreads()
+	s := &p.sig
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tm.mu.Lock()
+	gen := tm.gen
+	tm.mu.Unlock()
+	s.shared.removeTimer(tm, gen)
+	for _, t := range threads {
+		t.sig.pending.removeTimer(tm, gen)
+	}
+}
+
+// overruns returns the overrun of the last signal (timer_getoverrun).
+func (tm *posixTimer) overruns() int64 {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return min(tm.overrunLast, overrunMax)
+}
+
+func sysTimerCreateFn(t *Thread, a SyscallArgs) (uint64, error) {
+	clock := a.Int(0)
+	if err := posixClockErr(clock); err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			t.proc.vm.reportUnimplemented(sysTimerCreate)
+		}
+		return 0, err
+	}
+	ev := sigevent{signo: sigALRM, notify: sigevSignal}
+	if a[1] != 0 {
+		var b [sigeventSize]byte
+		if err := t.proc.mm.CopyIn(a[1], b[:]); err != nil {
+			return 0, err
+		}
+		var err error
+		if ev, err = decodeSigevent(b[:]); err != nil {
+			return 0, err
+		}
+		if ev.notify&sigevThreadID != 0 && t.proc.thread(int(ev.tid)) == nil {
+			return 0, unix.EINVAL
+		}
+	}
+	tm, err := t.proc.sig.timers.create(t.proc, clock, ev)
+	if err != nil {
+		return 0, err
+	}
+	if a[1] == 0 {
+		tm.ev.value = uint64(tm.id) // sival_int is the timer id
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(tm.id))
+	if err := t.proc.mm.CopyOut(a[2], b[:]); err != nil {
+		t.proc.sig.timers.remove(t.proc, int(tm.id))
+		return 0, err
+	}
+	return 0, nil
+}
+
+func sysTimerSettimeFn(t *Thread, a SyscallArgs) (uint64, error) {
+	if a[2] == 0 {
+		return 0, unix.EINVAL
+	}
+	var b [itimerspecSize]byte
+	if err := t.proc.mm.CopyIn(a[2], b[:]); err != nil {
+		return 0, err
+	}
+	spec, err := decodeItimerspec(b[:])
+	if err != nil {
+		return 0, err
+	}
+	tm, err := t.proc.sig.timers.lookup(a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	abs := a.Int(1)&timerAbstime != 0
+	var now timespec
+	if abs {
+		if now, err = t.clockNow(tm.clock); err != nil {
+			return 0, err
+		}
+	}
+	oldInterval, oldValue := tm.set(spec, abs, now)
+	t.proc.purgeTimerSignals(tm)
+	if a[3] != 0 {
+		return 0, t.proc.mm.CopyOut(a[3], encodeItimerspec(oldInterval, oldValue))
+	}
+	return 0, nil
+}
+
+func sysTimerGettimeFn(t *Thread, a SyscallArgs) (uint64, error) {
+	tm, err := t.proc.sig.timers.lookup(a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.proc.mm.CopyOut(a[1], encodeItimerspec(tm.get()))
+}
+
+func sysTimerGetoverrunFn(t *Thread, a SyscallArgs) (uint64, error) {
+	tm, err := t.proc.sig.timers.lookup(a.Int(0))
+	if err != nil {
+		return 0, err
+	}
+	return uint64(tm.overruns()), nil
+}
+
+func sysTimerDeleteFn(t *Thread, a SyscallArgs) (uint64, error) {
+	return 0, t.proc.sig.timers.remove(t.proc, a.Int(0))
+}
