@@ -27,8 +27,15 @@ type sigpending struct {
 
 // add queues info. It returns false when the signal was dropped: a
 // standard signal already pending (Linux's legacy_queue), or a full queue.
+// A POSIX timer's signal is always queued, as its preallocated sigqueue
+// is in Linux (send_sigqueue): a timer has at most one queued.
 func (q *sigpending) add(info siginfo) (queued, full bool) {
 	sig := int(info.signo)
+	if info.timer != nil {
+		q.queue = append(q.queue, info)
+		q.set |= sigmask(sig)
+		return true, false
+	}
 	if !isRealtime(sig) && q.set.has(sig) {
 		return false, false
 	}

@@ -22,8 +22,11 @@ import (
 // As in Linux, a periodic timer whose signal is queued is not rearmed:
 // dequeuing the signal rearms it at the next period after now and
 // counts the periods skipped as the overrun (si_overrun,
-// timer_getoverrun). An idle or waiting timer is a stopped or pending
-// time.Timer, no goroutine; a process has at most maxPosixTimers.
+// timer_getoverrun). One whose signal is ignored, or whose thread has
+// exited, is parked until the signal is no longer ignored (Linux 6.13's
+// ignored list), so that it costs nothing. An idle or waiting timer is a
+// stopped or pending time.Timer, no goroutine; a process has at most
+// maxPosixTimers.
 
 func init() {
 	registerSyscall(sysTimerCreate, sysTimerCreateFn)
@@ -94,6 +97,18 @@ func (pt *posixTimers) remove(p *Process, id int) error {
 	return nil
 }
 
+// unpark resumes the periodic timers of signal sig that were parked
+// because it was ignored. Called with the process's sig.mu held.
+func (pt *posixTimers) unpark(sig int) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, tm := range pt.m {
+		if int(tm.ev.signo) == sig && tm.ev.notify != sigevNone {
+			tm.unpark()
+		}
+	}
+}
+
 // deleteAll deletes every timer and refuses new ones, when the process
 // is gone.
 func (pt *posixTimers) deleteAll() {
@@ -119,8 +134,9 @@ type posixTimer struct {
 	interval time.Duration
 	// gen counts settings: a stale expiry or signal does nothing.
 	gen uint64
-	// queued is set while the timer's signal is queued.
-	queued bool
+	// queued is set while the timer's signal is queued; parked while a
+	// periodic timer waits for its ignored signal to be wanted again.
+	queued, parked bool
 	// overrun counts the periods skipped since the signal was queued;
 	// overrunLast is the count the last dequeued signal reported.
 	overrun, overrunLast int64
@@ -136,7 +152,7 @@ func (tm *posixTimer) set(spec itimerspec, abs bool, now timespec) (oldInterval,
 	defer tm.mu.Unlock()
 	oldInterval, oldValue = tm.getLocked(hostNow)
 	tm.stopLocked()
-	tm.queued = false
+	tm.queued, tm.parked = false, false
 	tm.overrun, tm.overrunLast = 0, 0
 	tm.interval = time.Duration(spec.interval.nanos())
 	if spec.value.nanos() == 0 {
@@ -207,7 +223,7 @@ func (tm *posixTimer) fire(gen uint64) {
 		}
 	}
 	if queued, _ := p.queueSignal(info, target, nil); !queued {
-		tm.dropped(gen)
+		tm.dropped(gen) // ignored
 	}
 }
 
@@ -239,8 +255,9 @@ func (tm *posixTimer) dequeued(info *siginfo) {
 }
 
 // dropped runs when the timer's signal of setting gen was not queued
-// (ignored, the thread gone) or was discarded from a queue: a periodic
-// timer goes on.
+// (ignored, the thread gone) or was discarded from a queue (the signal
+// came to be ignored, the thread exited): a periodic timer is parked,
+// a one-shot one is done.
 func (tm *posixTimer) dropped(gen uint64) {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
@@ -248,6 +265,18 @@ func (tm *posixTimer) dropped(gen uint64) {
 		return
 	}
 	tm.queued = false
+	tm.overrun = 0
+	tm.parked = tm.interval > 0 && !tm.deadline.IsZero()
+}
+
+// unpark rearms a parked timer at its first period after now.
+func (tm *posixTimer) unpark() {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if !tm.parked || tm.deleted {
+		return
+	}
+	tm.parked = false
 	tm.rearmLocked()
 	tm.overrun = 0
 }
@@ -268,7 +297,7 @@ func (tm *posixTimer) getLocked(now time.Time) (interval, value time.Duration) {
 	}
 	next := tm.deadline
 	none := tm.ev.notify == sigevNone
-	if tm.interval > 0 && (tm.queued || none) {
+	if tm.interval > 0 && (tm.queued || tm.parked || none) {
 		next, _ = forward(next, tm.interval, now)
 	}
 	left := next.Sub(now)

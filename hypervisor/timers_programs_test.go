@@ -13,7 +13,7 @@ import (
 // the same byte for byte, and the native one must hold no failure.
 func TestTimerPrograms(t *testing.T) {
 	prog := buildC(t, "timers", "-pthread")
-	for _, mode := range []string{"posix", "thread-id", "sigev-thread", "overrun", "none", "timerfd", "errors"} {
+	for _, mode := range []string{"posix", "thread-id", "sigev-thread", "overrun", "none", "ignored", "timerfd", "errors"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			native := runNativeProgram(t, nil, prog, mode)

@@ -1,7 +1,7 @@
 /* timers MODE: POSIX timers and timerfds, printing only facts that do
    not depend on timing, so that the native and the VM run compare byte
    for byte. Modes: posix, thread-id, sigev-thread, overrun, none,
-   timerfd, errors, cap (VM only: the VMM's cap on timers). */
+   ignored, timerfd, errors, cap (VM only: the VMM's cap on timers). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -490,6 +490,43 @@ static int mode_errors(void) {
 	return 0;
 }
 
+/* ignored: a periodic timer whose signal is ignored goes on once it is
+   handled again; a timer's standard signal queues even if the same
+   signal is already pending from kill. */
+static int mode_ignored(void) {
+	signal(SIGUSR2, SIG_IGN);
+	timer_t t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGUSR2, 3);
+	CHECK("arm periodic, ignored", arm(t, 0, 1 * MS, 1 * MS));
+	sleep_ns(5 * MS);
+	struct itimerspec cur;
+	CHECK("still counting down", timer_gettime(t, &cur) == 0 && ts_ns(cur.it_value) > 0 && ts_ns(cur.it_value) <= 1 * MS);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_timer;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGUSR2, &sa, NULL);
+	while (handled < 3)
+		pause();
+	CHECK("handled after unignoring", handled_value);
+	CHECK("delete", timer_delete(t));
+
+	block(SIGUSR1);
+	kill(getpid(), SIGUSR1);
+	t = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, SIGUSR1, 4);
+	CHECK("arm one-shot", arm(t, 0, 1 * MS, 0));
+	siginfo_t si;
+	CHECK("first", waitsig(SIGUSR1, &si));
+	CHECK("first code", si.si_code);
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	struct timespec two = {2, 0};
+	CHECK("second", sigtimedwait(&s, &si, &two));
+	CHECK("second is the timer", si.si_code == SI_TIMER && si.si_value.sival_int == 4);
+	CHECK("delete", timer_delete(t));
+	return 0;
+}
+
 /* cap: create timers until the VMM refuses, arm them all, then free one
    and create again. */
 static int mode_cap(void) {
@@ -539,6 +576,8 @@ int main(int argc, char **argv) {
 		return mode_timerfd();
 	if (!strcmp(m, "errors"))
 		return mode_errors();
+	if (!strcmp(m, "ignored"))
+		return mode_ignored();
 	if (!strcmp(m, "cap"))
 		return mode_cap();
 	fprintf(stderr, "unknown mode %s\n", m);
