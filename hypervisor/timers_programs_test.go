@@ -1,8 +1,13 @@
 package hypervisor
 
 import (
-	"strings"
+	"bytes"
+	"context"
+	"runtime"
 	"testing"
+	"time"
+
+	"github.com/vpmu/vpmu/internal/testutil"
 )
 
 // TestTimerPrograms runs testdata/timers.c in every mode natively and
@@ -35,17 +40,42 @@ func TestTimerPrograms(t *testing.T) {
 }
 
 // TestTimerCap: a guest that creates POSIX timers in a loop gets EAGAIN
-// at maxPosixTimers, can arm every one of them (each a host timer, no
-// goroutine), and creates again after deleting one.
+// at maxPosixTimers, can arm every one of them on a 1 ms period (each a
+// host timer, no goroutine), and creates again after deleting one. When
+// it has exited, every timer is stopped and no goroutine is left behind.
 func TestTimerCap(t *testing.T) {
 	prog := buildC(t, "timers", "-pthread")
-	r := runVMProgram(t, Config{VCPUs: 2}, prog, "cap")
+	testutil.MustHaveKVM(t)
+	before := runtime.NumGoroutine()
+	var stdout, stderr bytes.Buffer
+	vm, err := New(Config{VCPUs: 2, Stdout: &stdout, Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := vm.Run(ctx, prog, []string{prog, "cap"})
 	want := "created 1024, then Resource temporarily unavailable\narmed 1024\n" +
 		"delete one: 0\ncreate again: 0\nfull again: -1 Resource temporarily unavailable\n"
-	if r.status != 0 || r.err != nil || r.stdout != want {
-		t.Errorf("status %d err %v stdout:\n%s\nwant:\n%s\nstderr: %s", r.status, r.err, r.stdout, want, r.stderr)
+	if st.Int() != 0 || err != nil || stdout.String() != want {
+		t.Errorf("status %v err %v stdout:\n%s\nwant:\n%s\nstderr: %s", st, err, stdout.String(), want, stderr.String())
 	}
-	if strings.Contains(r.stderr, "panic") {
-		t.Errorf("stderr: %s", r.stderr)
+	pt := &vm.proc.sig.timers
+	pt.mu.Lock()
+	left, closed := len(pt.m), pt.closed
+	pt.mu.Unlock()
+	if left != 0 || !closed {
+		t.Errorf("after exit: %d timers, closed %v", left, closed)
 	}
+	vm.Close()
+	// Goroutines of the run end soon after Close; a timer left armed
+	// would keep starting new ones.
+	var n int
+	for range 200 {
+		if n = runtime.NumGoroutine(); n <= before+2 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines after the run, %d before", n, before)
 }
