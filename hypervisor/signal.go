@@ -232,7 +232,7 @@ const (
 // A timer's signal keeps the timer id in pid and the overrun in uid,
 // which sit where si_tid and si_overrun are; timer and timerGen name the
 // timer and the setting that sent it, so that dequeuing it can rearm the
-// timer and fill in the overrun (syscall_timer_posix.go).
+// timer and fill in the overrun (timer_posix.go).
 // raw keeps a siginfo that came from the guest (rt_sigqueueinfo) whole.
 type siginfo struct {
 	signo, errno, code int32

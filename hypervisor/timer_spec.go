@@ -10,7 +10,7 @@ import (
 // What POSIX timers and timerfds share: struct itimerspec, struct
 // sigevent, the clocks they may run on, and the arithmetic of periodic
 // expiry. Everything here is pure; the live timers are in
-// syscall_timer_posix.go and syscall_timerfd.go.
+// timer_posix.go and syscall_timerfd.go.
 
 // itimerspecSize is sizeof(struct itimerspec): it_interval, it_value.
 const itimerspecSize = 2 * timespecSize
