@@ -97,18 +97,34 @@ func (q *sigpending) flush(set sigset) {
 // other than gen: tm was rearmed or deleted since, and Linux delivers no
 // signal of an old setting.
 func (q *sigpending) removeTimer(tm *posixTimer, gen uint64) {
+	q.removeIf(func(in *siginfo) bool { return in.timer == tm && in.timerGen != gen })
+}
+
+// dropStaleTimers drops the instances of POSIX timers rearmed or deleted
+// since they were queued: those a timer's purge missed because they were
+// sent while the setting changed. Called with sig.mu held, before a
+// signal is chosen to dequeue.
+func (q *sigpending) dropStaleTimers() {
+	q.removeIf(func(in *siginfo) bool { return in.timer != nil && in.timer.stale(in.timerGen) })
+}
+
+// removeIf drops the instances drop selects, and the signals left with
+// none from the set.
+func (q *sigpending) removeIf(drop func(*siginfo) bool) {
 	keep := q.queue[:0]
-	var left sigset
-	for _, in := range q.queue {
-		if in.timer == tm && in.timerGen != gen {
+	var gone, left sigset
+	for i := range q.queue {
+		in := &q.queue[i]
+		if drop(in) {
+			gone |= sigmask(int(in.signo))
 			continue
 		}
-		keep = append(keep, in)
+		keep = append(keep, *in)
 		left |= sigmask(int(in.signo))
 	}
 	clear(q.queue[len(keep):])
 	q.queue = keep
-	q.set &= left
+	q.set &^= gone &^ left
 }
 
 // processSignals is the signal state a process's threads share. mu
@@ -315,6 +331,8 @@ func (t *Thread) nextSignal() (siginfo, sigaction, bool) {
 	s := &t.proc.sig
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t.sig.pending.dropStaleTimers()
+	s.shared.dropStaleTimers()
 	q := &t.sig.pending
 	sig := (q.set &^ t.sig.mask).lowest()
 	if sig == 0 {

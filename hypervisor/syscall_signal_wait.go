@@ -154,6 +154,8 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 func (t *Thread) takeSignal(set sigset, infoAddr uint64) (int, error) {
 	s := &t.proc.sig
 	s.mu.Lock()
+	t.sig.pending.dropStaleTimers()
+	s.shared.dropStaleTimers()
 	q := &t.sig.pending
 	sig := (q.set & set).lowest()
 	if sig == 0 {

@@ -277,10 +277,10 @@ func (tm *posixTimer) getLocked(now time.Time) (interval, value time.Duration) {
 	return tm.interval, left
 }
 
-// purgeTimerSignals drops the queued signals of tm's earlier settings, after
-// timer_settime or timer_delete. A signal in flight when the setting
-// changed may still be queued after this; it is delivered without
-// rearming anything.
+// purgeTimerSignals drops the queued signals of tm's earlier settings,
+// after timer_settime or timer_delete. A signal in flight when the
+// setting changed may still be queued after this; dequeuing drops it
+// (dropStaleTimers).
 func (p *Process) purgeTimerSignals(tm *posixTimer) {
 	threads := p.liveThreads()
 	s := &p.sig
@@ -293,6 +293,14 @@ func (p *Process) purgeTimerSignals(tm *posixTimer) {
 	for _, t := range threads {
 		t.sig.pending.removeTimer(tm, gen)
 	}
+}
+
+// stale reports whether a signal of setting gen belongs to an earlier
+// setting (or a deleted timer). Called with the process's sig.mu held.
+func (tm *posixTimer) stale(gen uint64) bool {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return gen != tm.gen || tm.deleted
 }
 
 // overruns returns the overrun of the last signal (timer_getoverrun).

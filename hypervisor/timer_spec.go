@@ -97,13 +97,15 @@ func posixClockErr(clock int) error {
 // firstExpiry converts a setting's it_value to the host time of the
 // first expiry, given now, the clock's reading at the host time
 // hostNow: relative, or absolute on that clock (TIMER_ABSTIME,
-// TFD_TIMER_ABSTIME). An absolute time already past expires at once.
+// TFD_TIMER_ABSTIME). An absolute time already past expires at once,
+// and a periodic timer counts the periods since it as overruns or ticks,
+// as Linux's does.
 func firstExpiry(value timespec, abs bool, now timespec, hostNow time.Time) time.Time {
 	d := time.Duration(value.nanos())
 	if abs {
 		d = time.Duration(value.nanos() - now.nanos())
 	}
-	return hostNow.Add(max(d, 0))
+	return hostNow.Add(d)
 }
 
 // forward advances an expiry that has passed (deadline <= now) by whole

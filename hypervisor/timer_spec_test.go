@@ -278,3 +278,47 @@ func FuzzDecodeTimerArgs(f *testing.F) {
 		}
 	})
 }
+
+// TestTimerfdTicks checks a timerfd's counting without KVM: an expiry
+// already due counts at the read even before its host timer ran, a
+// periodic timer left unread counts the periods it skipped, a short
+// buffer is EINVAL and nothing due is errWouldBlock.
+func TestTimerfdTicks(t *testing.T) {
+	f := &timerFile{clock: clockMonotonic}
+	defer f.Close()
+	buf := make([]byte, 8)
+	if _, err := f.Read(nil, hostBuf(buf[:4])); err != unix.EINVAL {
+		t.Errorf("short read: %v", err)
+	}
+	if _, err := f.Read(nil, hostBuf(buf)); err != errWouldBlock {
+		t.Errorf("disarmed read: %v", err)
+	}
+	if ev := f.readiness(); ev != 0 {
+		t.Errorf("disarmed readiness %#x", ev)
+	}
+	// Absolute, an hour ago: due at once.
+	now := timespec{sec: 100000}
+	f.set(itimerspec{value: timespec{sec: 100000 - 3600}}, true, now)
+	if ev := f.readiness(); ev&epollIn == 0 {
+		t.Errorf("due readiness %#x", ev)
+	}
+	if n, err := f.Read(nil, hostBuf(buf)); n != 8 || err != nil || binary.LittleEndian.Uint64(buf) != 1 {
+		t.Errorf("one-shot read: %d %v %d", n, err, binary.LittleEndian.Uint64(buf))
+	}
+	if _, err := f.Read(nil, hostBuf(buf)); err != errWouldBlock {
+		t.Errorf("read after one-shot: %v", err)
+	}
+	// Periodic, 1 h, first expiry 10.5 h ago: 1 + 10 skipped.
+	f.set(itimerspec{interval: timespec{sec: 3600}, value: timespec{sec: 100000 - 37800}}, true, now)
+	if n, err := f.Read(nil, hostBuf(buf)); n != 8 || err != nil || binary.LittleEndian.Uint64(buf) != 11 {
+		t.Errorf("periodic read: %d %v %d", n, err, binary.LittleEndian.Uint64(buf))
+	}
+	iv, left := f.get()
+	if iv != time.Hour || left <= 0 || left > 30*time.Minute {
+		t.Errorf("gettime: interval %v left %v", iv, left)
+	}
+	oldIv, oldLeft := f.set(itimerspec{}, false, now)
+	if oldIv != time.Hour || oldLeft <= 0 || f.readiness() != 0 {
+		t.Errorf("disarm: old %v %v readiness %#x", oldIv, oldLeft, f.readiness())
+	}
+}

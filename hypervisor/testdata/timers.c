@@ -149,6 +149,19 @@ static int mode_posix(void) {
 		timer_delete(a);
 	}
 
+	/* Periodic from 10.5 ms ago: the periods since are the overrun. */
+	{
+		timer_t a = make_timer(CLOCK_MONOTONIC, SIGEV_SIGNAL, sig, 8);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long at = ts_ns(now) - 10500000L;
+		struct itimerspec its = {{0, 1 * MS}, {at / 1000000000L, at % 1000000000L}};
+		CHECK("abstime past periodic", timer_settime(a, TIMER_ABSTIME, &its, NULL));
+		CHECK("signal", waitsig(sig, &si) == sig && si.si_value.sival_int == 8);
+		CHECK("overrun >= 10", si.si_overrun >= 10);
+		timer_delete(a);
+	}
+
 	/* A handler, the signal unblocked. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -237,6 +250,18 @@ static void notify_fn(union sigval v) {
 		sem_post(&fired);
 }
 
+/* The one-shot timer's function: its own counter and semaphore, as a
+   notification of the periodic timer may still run after its
+   timer_delete (glibc starts a thread per expiry). */
+static sem_t fired_once;
+static atomic_int once_calls;
+static void notify_once(union sigval v) {
+	if (v.sival_int != 5678 || gettid() == main_tid)
+		atomic_fetch_add(&wrong, 1);
+	atomic_fetch_add(&once_calls, 1);
+	sem_post(&fired_once);
+}
+
 static int mode_sigev_thread(void) {
 	main_tid = gettid();
 	sem_init(&fired, 0, 0);
@@ -255,13 +280,17 @@ static int mode_sigev_thread(void) {
 	CHECK("calls >= 3", atomic_load(&calls) >= 3);
 	CHECK("wrong calls", atomic_load(&wrong));
 	/* A one-shot one after the first is deleted. */
-	atomic_store(&calls, 0);
+	sem_init(&fired_once, 0, 0);
+	ev.sigev_notify_function = notify_once;
+	ev.sigev_value.sival_int = 5678;
 	CHECK("create again", timer_create(CLOCK_REALTIME, &ev, &t));
 	CHECK("arm one-shot", arm(t, 0, 1 * MS, 0));
-	while (sem_wait(&fired) < 0 && errno == EINTR) {
+	while (sem_wait(&fired_once) < 0 && errno == EINTR) {
 	}
-	CHECK("one call", atomic_load(&calls));
+	sleep_ns(5 * MS);
+	CHECK("one call", atomic_load(&once_calls));
 	CHECK("delete", timer_delete(t));
+	CHECK("wrong calls", atomic_load(&wrong));
 	return 0;
 }
 
@@ -413,13 +442,25 @@ static int mode_timerfd(void) {
 	CHECK("abstime past, cancel on set",
 	      timerfd_settime(nb, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &abs, NULL));
 	CHECK("poll past", poll(&p2, 1, -1));
+	CHECK("read past", tfd_read(nb));
+	/* Periodic from 10.5 ms ago: the periods since count. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	at = ts_ns(now) - 10500000L;
+	struct itimerspec per = {{0, 1 * MS}, {at / 1000000000L, at % 1000000000L}};
+	CHECK("abstime past periodic", timerfd_settime(nb, TFD_TIMER_ABSTIME, &per, NULL));
+	CHECK("poll", poll(&p2, 1, -1));
+	CHECK("ticks >= 11", tfd_read(nb) >= 11);
+	abs.it_value.tv_sec = 0;
+	abs.it_value.tv_nsec = 1 * MS;
+	CHECK("arm one-shot", timerfd_settime(nb, 0, &abs, NULL));
 	int d = dup(nb);
 	CHECK("dup shares nonblock", fcntl(d, F_GETFL) & O_NONBLOCK);
 	CHECK("dup drops cloexec", fcntl(d, F_GETFD));
 	close(nb);
+	p2.fd = d;
+	CHECK("poll dup after close", poll(&p2, 1, -1));
 	CHECK("read through dup", tfd_read(d));
 	CHECK("arm via dup", tfd_arm(d, 0, 1 * MS, 0));
-	p2.fd = d;
 	CHECK("poll dup", poll(&p2, 1, -1));
 	CHECK("read dup", tfd_read(d));
 	close(d);
