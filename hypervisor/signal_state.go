@@ -202,8 +202,8 @@ func (p *Process) sendSignal(info siginfo, target, from *Thread) error {
 }
 
 // queueSignal is sendSignal that also reports whether the signal was
-// queued (a POSIX timer counts an overrun instead of queueing another
-// while it was).
+// queued: a periodic POSIX timer whose signal is not (it is ignored)
+// parks.
 func (p *Process) queueSignal(info siginfo, target, from *Thread) (queued bool, err error) {
 	sig := int(info.signo)
 	if sig == sigKILL {
