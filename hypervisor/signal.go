@@ -226,8 +226,13 @@ const (
 // fields it holds:
 //
 //	kill, tkill, sigqueue:  pid (+16), uid (+20), value (+24)
+//	POSIX timers (SI_TIMER): timerid (+16), overrun (+20), value (+24)
 //	faults:                 addr (+16)
 //
+// A timer's signal keeps the timer id in pid and the overrun in uid,
+// which sit where si_tid and si_overrun are; timer and timerGen name the
+// timer and the setting that sent it, so that dequeuing it can rearm the
+// timer and fill in the overrun (timer_posix.go).
 // raw keeps a siginfo that came from the guest (rt_sigqueueinfo) whole.
 type siginfo struct {
 	signo, errno, code int32
@@ -235,6 +240,8 @@ type siginfo struct {
 	value              uint64
 	addr               uint64
 	raw                *[siginfoSize]byte
+	timer              *posixTimer
+	timerGen           uint64
 }
 
 const siginfoSize = 128

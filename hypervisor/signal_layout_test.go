@@ -14,7 +14,7 @@ import (
 
 // TestSigABIMatchesKernel compiles a C program against the kernel's
 // uapi headers (linux-libc-dev) and compares every offset, size and
-// constant of the signal and epoll ABI the VMM encodes by hand.
+// constant of the signal, epoll and timer ABI the VMM encodes by hand.
 func TestSigABIMatchesKernel(t *testing.T) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -91,6 +91,25 @@ func TestSigABIMatchesKernel(t *testing.T) {
 		{"EPOLLEXCLUSIVE", epollExclusive}, {"EPOLLWAKEUP", epollWakeup}, {"EPOLLONESHOT", epollOneshot},
 		{"EPOLLET", epollET}, {"EPOLL_CTL_ADD", epollCtlAdd}, {"EPOLL_CTL_DEL", epollCtlDel},
 		{"EPOLL_CTL_MOD", epollCtlMod}, {"EPOLL_CLOEXEC", epollCloexec},
+
+		{"offsetof(siginfo_t, si_tid)", siOffPid}, {"offsetof(siginfo_t, si_overrun)", siOffUID},
+		{"offsetof(siginfo_t, si_int)", siOffValue},
+		{"sizeof(struct sigevent)", sigeventSize}, {"offsetof(struct sigevent, sigev_value)", 0},
+		{"offsetof(struct sigevent, sigev_signo)", 8}, {"offsetof(struct sigevent, sigev_notify)", 12},
+		{"offsetof(struct sigevent, _sigev_un._tid)", 16},
+		{"SIGEV_SIGNAL", sigevSignal}, {"SIGEV_NONE", sigevNone}, {"SIGEV_THREAD", sigevThread},
+		{"SIGEV_THREAD_ID", sigevThreadID},
+		{"sizeof(struct __kernel_itimerspec)", itimerspecSize},
+		{"offsetof(struct __kernel_itimerspec, it_interval)", 0},
+		{"offsetof(struct __kernel_itimerspec, it_value)", timespecSize},
+		{"TFD_TIMER_ABSTIME", tfdTimerAbstime}, {"TFD_TIMER_CANCEL_ON_SET", tfdTimerCancelOnSet},
+		{"TFD_CLOEXEC", tfdCloexec}, {"TFD_NONBLOCK", tfdNonblock}, {"TIMER_ABSTIME", timerAbstime},
+		{"CLOCK_REALTIME", clockRealtime}, {"CLOCK_MONOTONIC", clockMonotonic},
+		{"CLOCK_PROCESS_CPUTIME_ID", clockProcessCputimeID}, {"CLOCK_THREAD_CPUTIME_ID", clockThreadCputimeID},
+		{"CLOCK_MONOTONIC_RAW", clockMonotonicRaw}, {"CLOCK_REALTIME_COARSE", clockRealtimeCoarse},
+		{"CLOCK_MONOTONIC_COARSE", clockMonotonicCoarse}, {"CLOCK_BOOTTIME", clockBoottime},
+		{"CLOCK_REALTIME_ALARM", clockRealtimeAlarm}, {"CLOCK_BOOTTIME_ALARM", clockBoottimeAlarm},
+		{"CLOCK_TAI", clockTAI},
 	}
 	var src strings.Builder
 	src.WriteString(`#include <stddef.h>
@@ -99,6 +118,9 @@ func TestSigABIMatchesKernel(t *testing.T) {
 #include <asm/sigcontext.h>
 #include <asm/ucontext.h>
 #include <linux/eventpoll.h>
+#include <linux/time_types.h>
+#include <linux/timerfd.h>
+#include <linux/time.h>
 /* arch/x86/include/asm/sigframe.h, not in uapi */
 struct rt_sigframe { char *pretcode; struct ucontext uc; siginfo_t info; };
 int main(void) {

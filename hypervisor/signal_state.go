@@ -27,8 +27,15 @@ type sigpending struct {
 
 // add queues info. It returns false when the signal was dropped: a
 // standard signal already pending (Linux's legacy_queue), or a full queue.
+// A POSIX timer's signal is always queued, as its preallocated sigqueue
+// is in Linux (send_sigqueue): a timer has at most one queued.
 func (q *sigpending) add(info siginfo) (queued, full bool) {
 	sig := int(info.signo)
+	if info.timer != nil {
+		q.queue = append(q.queue, info)
+		q.set |= sigmask(sig)
+		return true, false
+	}
 	if !isRealtime(sig) && q.set.has(sig) {
 		return false, false
 	}
@@ -58,6 +65,10 @@ func (q *sigpending) take(sig int) siginfo {
 		info = q.queue[idx]
 		q.queue = slices.Delete(q.queue, idx, idx+1)
 	}
+	if info.timer != nil {
+		// The caller holds sig.mu, which comes before a timer's lock.
+		info.timer.dequeued(&info)
+	}
 	if n <= 1 {
 		q.set &^= sigmask(sig)
 	}
@@ -73,11 +84,47 @@ func (q *sigpending) flush(set sigset) {
 	for _, in := range q.queue {
 		if !set.has(int(in.signo)) {
 			keep = append(keep, in)
+		} else if in.timer != nil {
+			in.timer.dropped(in.timerGen)
 		}
 	}
 	clear(q.queue[len(keep):])
 	q.queue = keep
 	q.set &^= set
+}
+
+// removeTimer drops the instances queued by timer tm with a setting
+// other than gen: tm was rearmed or deleted since, and Linux delivers no
+// signal of an old setting.
+func (q *sigpending) removeTimer(tm *posixTimer, gen uint64) {
+	q.removeIf(func(in *siginfo) bool { return in.timer == tm && in.timerGen != gen })
+}
+
+// dropStaleTimers drops the instances of POSIX timers rearmed or deleted
+// since they were queued: those a timer's purge missed because they were
+// sent while the setting changed. Called with sig.mu held, before a
+// signal is chosen to dequeue.
+func (q *sigpending) dropStaleTimers() {
+	q.removeIf(func(in *siginfo) bool { return in.timer != nil && in.timer.stale(in.timerGen) })
+}
+
+// removeIf drops the instances drop selects, and the signals left with
+// none from the set.
+func (q *sigpending) removeIf(drop func(*siginfo) bool) {
+	keep := q.queue[:0]
+	var gone, left sigset
+	for i := range q.queue {
+		in := &q.queue[i]
+		if drop(in) {
+			gone |= sigmask(int(in.signo))
+			continue
+		}
+		keep = append(keep, *in)
+		left |= sigmask(int(in.signo))
+	}
+	clear(q.queue[len(keep):])
+	q.queue = keep
+	q.set &^= gone &^ left
 }
 
 // processSignals is the signal state a process's threads share. mu
@@ -93,6 +140,9 @@ type processSignals struct {
 	lastTarget int
 	// itimer is ITIMER_REAL (alarm, setitimer); it has its own lock.
 	itimer realTimer
+	// timers are the POSIX timers (timer_create); they have their own
+	// locks, which come after mu.
+	timers posixTimers
 }
 
 // threadSignals is a thread's signal state.
@@ -106,6 +156,10 @@ type threadSignals struct {
 	// the way back to the program.
 	savedMask   sigset
 	restoreMask bool
+	// realBlocked is the mask rt_sigtimedwait replaced while it waits
+	// (zero otherwise): a signal it blocks is not fatal to the waiting
+	// thread, which takes it itself (Linux: real_blocked).
+	realBlocked sigset
 
 	// Owned by whoever runs the thread (see Thread).
 	alt sigaltstack
@@ -143,10 +197,18 @@ func (p *Process) liveThreads() []*Thread {
 // the whole process ends at once. The only error is EAGAIN when a queue
 // is full.
 func (p *Process) sendSignal(info siginfo, target, from *Thread) error {
+	_, err := p.queueSignal(info, target, from)
+	return err
+}
+
+// queueSignal is sendSignal that also reports whether the signal was
+// queued: a periodic POSIX timer whose signal is not (it is ignored)
+// parks.
+func (p *Process) queueSignal(info siginfo, target, from *Thread) (queued bool, err error) {
 	sig := int(info.signo)
 	if sig == sigKILL {
 		p.exit(ExitStatus{Signal: sigKILL}, nil)
-		return nil
+		return false, nil
 	}
 	var threads []*Thread
 	if target == nil {
@@ -157,7 +219,7 @@ func (p *Process) sendSignal(info siginfo, target, from *Thread) error {
 	act := s.actions[sig-1]
 	if act.ignores(sig) && !blockedByAny(sig, target, threads) {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	q := &s.shared
 	if target != nil {
@@ -166,11 +228,11 @@ func (p *Process) sendSignal(info siginfo, target, from *Thread) error {
 	queued, full := q.add(info)
 	if full && isRealtime(sig) {
 		s.mu.Unlock()
-		return unix.EAGAIN
+		return false, unix.EAGAIN
 	}
 	if !queued {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	wake := target
 	if target == nil {
@@ -178,10 +240,10 @@ func (p *Process) sendSignal(info siginfo, target, from *Thread) error {
 	} else if target.sig.mask.has(sig) {
 		wake = nil
 	}
-	if wake != nil && act.fatal(sig) {
+	if wake != nil && act.fatal(sig) && !wake.sig.realBlocked.has(sig) {
 		s.mu.Unlock()
 		p.exit(ExitStatus{Signal: syscall.Signal(sig)}, nil)
-		return nil
+		return true, nil
 	}
 	if wake != nil && wake != from {
 		// Under sig.mu: wake cannot have taken the signal yet, so the
@@ -189,7 +251,7 @@ func (p *Process) sendSignal(info siginfo, target, from *Thread) error {
 		wake.signalWake()
 	}
 	s.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // blockedByAny reports whether target, or for a process-directed signal
@@ -269,6 +331,8 @@ func (t *Thread) nextSignal() (siginfo, sigaction, bool) {
 	s := &t.proc.sig
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t.sig.pending.dropStaleTimers()
+	s.shared.dropStaleTimers()
 	q := &t.sig.pending
 	sig := (q.set &^ t.sig.mask).lowest()
 	if sig == 0 {
@@ -312,6 +376,7 @@ func (t *Thread) exitSignals() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t.sig.mask = ^sigset(0)
+	t.sig.pending.flush(^sigset(0))
 	t.sig.pending = sigpending{}
 	left := s.shared.set
 	for _, o := range threads {
@@ -328,9 +393,11 @@ func (t *Thread) exitSignals() {
 	}
 }
 
-// stopSignals releases what outlives the threads: the interval timer.
+// stopSignals releases what outlives the threads: the interval timer
+// and the POSIX timers.
 func (p *Process) stopSignals() {
 	p.sig.itimer.set(p, 0, 0)
+	p.sig.timers.deleteAll()
 }
 
 // signalSelf sends sig to t as the kernel does on t's behalf (SI_USER

@@ -33,6 +33,7 @@ func newFakeProcess(t testing.TB) (*Thread, uint64) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		p.stopSignals() // timers a test armed
 		p.fds.closeAll()
 		mm.close()
 	})

@@ -69,6 +69,9 @@ func (p *Process) setAction(sig int, act sigaction, set bool) sigaction {
 		for _, t := range threads {
 			t.sig.pending.flush(sigmask(sig))
 		}
+	} else if old.ignores(sig) {
+		// POSIX timers parked while sig was ignored go on.
+		s.timers.unpark(sig)
 	}
 	return old
 }

@@ -10,8 +10,8 @@ import (
 // The interval timers: alarm, setitimer and getitimer. ITIMER_REAL sends
 // the process SIGALRM on the host's clock; ITIMER_VIRTUAL and ITIMER_PROF
 // count the process's guest time (cputimer.go). POSIX timers
-// (timer_create) are not implemented: they return ENOSYS and are
-// reported.
+// (timer_create) are in syscall_timer_posix.go, timerfds in
+// syscall_timerfd.go.
 
 func init() {
 	registerSyscall(sysAlarm, sysAlarmFn)

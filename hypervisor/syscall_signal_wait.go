@@ -115,6 +115,7 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 	s := &t.proc.sig
 	s.mu.Lock()
 	realBlocked := t.sig.mask
+	t.sig.realBlocked = realBlocked
 	t.sig.mask &^= set
 	s.mu.Unlock()
 	var deadline time.Time
@@ -136,6 +137,7 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 		}
 		s.mu.Lock()
 		t.sig.mask = realBlocked
+		t.sig.realBlocked = 0
 		s.mu.Unlock()
 		if sig, err := t.takeSignal(set, infoAddr); sig != 0 || err != nil {
 			return uint64(sig), err
@@ -152,6 +154,8 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 func (t *Thread) takeSignal(set sigset, infoAddr uint64) (int, error) {
 	s := &t.proc.sig
 	s.mu.Lock()
+	t.sig.pending.dropStaleTimers()
+	s.shared.dropStaleTimers()
 	q := &t.sig.pending
 	sig := (q.set & set).lowest()
 	if sig == 0 {
