@@ -126,24 +126,40 @@ func (c *cpuTimers) expire(now int64) []int {
 // does, the thread that ran takes them unless it blocks them, so that a
 // profiler's SIGPROF interrupts the code that used the time; the kick
 // has v deliver them before t runs on.
+//
+// The POSIX timers on the thread's and the process's CPU clocks
+// (cpuclock.go) are checked here too; they queue their signals as their
+// sigevent says.
 func (v *vcpu) addCPU(t *Thread, d time.Duration) {
-	t.cpuNanos.Add(int64(d))
+	fired := t.cpuWatch.fireDue(t.cpuNanos.Add(int64(d)))
 	p := t.proc
-	if now := p.cpuTotal.Add(int64(d)); p.cpuTimers.due(now) {
+	now := p.cpuTotal.Add(int64(d))
+	if p.cpuWatch.fireDue(now) {
+		fired = true
+	}
+	if p.cpuTimers.due(now) {
 		for _, sig := range p.cpuTimers.expire(now) {
 			_ = p.sendSignal(siginfo{signo: int32(sig), code: siKernel}, nil, t)
 		}
+		fired = true
+	}
+	if fired {
 		v.requestKick(kickSignal)
 	}
 }
 
 // cpuTimerDue reports whether the thread running on v in guest mode
 // since runStart (nanoseconds on monoClock) has, with that run, taken
-// its process past a CPU-time timer's deadline at now (the same clock).
+// itself or its process past a CPU-time timer's deadline at now (the
+// same clock).
 func cpuTimerDue(t *Thread, runStart, now int64) bool {
+	if runStart == 0 {
+		return false
+	}
+	run := now - runStart
 	p := t.proc
-	next := p.cpuTimers.next.Load()
-	return next != 0 && runStart != 0 && p.cpuTotal.Load()+(now-runStart) >= next
+	pnow := p.cpuTotal.Load() + run
+	return p.cpuTimers.due(pnow) || p.cpuWatch.due(pnow) || t.cpuWatch.due(t.cpuNanos.Load()+run)
 }
 
 // monoBase is the origin of monoClock.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/vpmu/vpmu/internal/unix"
 )
 
 // TestCPUTimers checks the CPU-time interval timers' bookkeeping: due,
@@ -80,9 +82,10 @@ func TestITimerProgram(t *testing.T) {
 }
 
 // TestGoCPUProfile runs a Go program that profiles itself with
-// runtime/pprof in the VM on two VCPUs: the profile it writes must have
-// samples, with the function that does three times the work on top at
-// about three times the other's samples.
+// runtime/pprof in the VM on two VCPUs (per-thread timers on
+// CLOCK_THREAD_CPUTIME_ID): the profile it writes must have samples,
+// with the function that does three times the work on top at about
+// three times the other's samples.
 func TestGoCPUProfile(t *testing.T) {
 	prog := buildGo(t, "goprof")
 	dir := t.TempDir()
@@ -91,11 +94,8 @@ func TestGoCPUProfile(t *testing.T) {
 	if r.err != nil || r.status.Int() != 0 {
 		t.Fatalf("guest: %v %v\n%s%s", r.status, r.err, r.stdout, r.stderr)
 	}
-	for _, name := range r.stats.Unimplemented {
-		// runtime/pprof tries per-thread CPU-clock timers first.
-		if name != "timer_create" {
-			t.Errorf("unimplemented system call %s", name)
-		}
+	if len(r.stats.Unimplemented) != 0 {
+		t.Errorf("unimplemented system calls: %v", r.stats.Unimplemented)
 	}
 	f, err := os.Open(out)
 	if err != nil {
@@ -131,5 +131,82 @@ func TestGoCPUProfile(t *testing.T) {
 	}
 	if float64(heavy+light) < 0.8*float64(total) {
 		t.Errorf("only %d of %d samples in the two functions", heavy+light, total)
+	}
+}
+
+// TestCPUClockOf checks which CPU clock each clock id names: the
+// process's and the thread's by their constants and by the ids of
+// clock_getcpuclockid and pthread_getcpuclockid (~pid << 3 | perthread
+// << 2 | which), and EINVAL for another process, a thread that is not
+// there, and the kind 3.
+func TestCPUClockOf(t *testing.T) {
+	th, _ := newFakeProcess(t)
+	p := th.proc
+	other := p.newThread(threadContext{})
+	clockID := func(pid int, perThread bool, which int) int {
+		id := ^pid<<3 | which
+		if perThread {
+			id |= cpuClockPerThread
+		}
+		return id
+	}
+	for _, tc := range []struct {
+		id     int
+		ok     bool
+		thread *Thread
+		err    error
+	}{
+		{clockRealtime, false, nil, nil},
+		{clockProcessCputimeID, true, nil, nil},
+		{clockThreadCputimeID, true, th, nil},
+		{clockID(0, false, 0), true, nil, nil},
+		{clockID(p.pid, false, 2), true, nil, nil},
+		{clockID(p.pid+77, false, 2), true, nil, unix.EINVAL},
+		{clockID(0, true, 2), true, th, nil},
+		{clockID(other.tid, true, 1), true, other, nil},
+		{clockID(other.tid+500, true, 1), true, nil, unix.EINVAL},
+		{clockID(0, false, 3), true, nil, unix.EINVAL},
+	} {
+		c, ok, err := th.cpuClockOf(tc.id)
+		if ok != tc.ok || err != tc.err || (err == nil && ok && (c.thread != tc.thread || c.proc != p)) {
+			t.Errorf("clock %d: %+v ok %v err %v; want ok %v thread %v err %v", tc.id, c, ok, err, tc.ok, tc.thread, tc.err)
+		}
+	}
+	th.cpuNanos.Store(5e6)
+	p.cpuTotal.Store(9e6)
+	if n := (cpuClock{proc: p, thread: th}).nanos(); n != 5e6 {
+		t.Errorf("thread clock reads %d", n)
+	}
+	if n := (cpuClock{proc: p}).nanos(); n != 9e6 {
+		t.Errorf("process clock reads %d", n)
+	}
+}
+
+// TestCPUWatch checks a CPU clock's armed timers: due from the earliest
+// deadline, expiry removes what is due with the setting it was armed
+// for, and disarm.
+func TestCPUWatch(t *testing.T) {
+	var w cpuWatch
+	a, b := &posixTimer{id: 1}, &posixTimer{id: 2}
+	w.arm(a, 100, 7)
+	w.arm(b, 50, 8)
+	if w.due(49) || !w.due(50) {
+		t.Errorf("due at 49, 50: %v %v", w.due(49), w.due(50))
+	}
+	got := w.expire(60)
+	if len(got) != 1 || got[0].tm != b || got[0].gen != 8 {
+		t.Errorf("expire(60) = %+v, want timer 2 of setting 8", got)
+	}
+	if w.next.Load() != 100 {
+		t.Errorf("next %d after expiry, want 100", w.next.Load())
+	}
+	w.arm(a, 200, 9) // re-arming replaces
+	w.disarm(b)      // not armed: nothing
+	if got := w.expire(150); len(got) != 0 {
+		t.Errorf("expire(150) = %+v after re-arming at 200", got)
+	}
+	w.disarm(a)
+	if w.next.Load() != 0 || w.due(1<<40) {
+		t.Errorf("next %d after disarming everything", w.next.Load())
 	}
 }

@@ -9,8 +9,9 @@ import (
 
 // Clocks and sleeping: clock_gettime, clock_getres, gettimeofday, time,
 // nanosleep, clock_nanosleep. Wall and monotonic clocks are the host's;
-// the CPU-time clocks count the guest time the VMM measured around
-// KVM_RUN.
+// the CPU-time clocks (cpuclock.go: the process's, a thread's, and the
+// ids of clock_getcpuclockid and pthread_getcpuclockid) count the guest
+// time the VMM measured around KVM_RUN.
 
 func init() {
 	registerSyscall(sysClockGettime, sysClockGettimeFn)
@@ -49,13 +50,14 @@ const (
 
 // clockNow reads clock id for t.
 func (t *Thread) clockNow(id int) (timespec, error) {
+	if c, ok, err := t.cpuClockOf(id); ok {
+		if err != nil {
+			return timespec{}, err
+		}
+		n := c.nanos()
+		return timespec{sec: n / 1e9, nsec: n % 1e9}, nil
+	}
 	switch id {
-	case clockProcessCputimeID:
-		n := t.proc.cpuNanos()
-		return timespec{sec: n / 1e9, nsec: n % 1e9}, nil
-	case clockThreadCputimeID:
-		n := t.cpuNanos.Load()
-		return timespec{sec: n / 1e9, nsec: n % 1e9}, nil
 	case clockRealtime, clockMonotonic, clockMonotonicRaw, clockRealtimeCoarse, clockMonotonicCoarse, clockBoottime, clockTAI:
 		var ts unix.Timespec
 		if err := unix.ClockGettime(int32(id), &ts); err != nil {
@@ -63,8 +65,6 @@ func (t *Thread) clockNow(id int) (timespec, error) {
 		}
 		return timespec{sec: ts.Sec, nsec: ts.Nsec}, nil
 	default:
-		// Per-process and per-thread CPU clocks of other ids (negative
-		// clockids) are not supported.
 		return timespec{}, unix.EINVAL
 	}
 }

@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"github.com/vpmu/vpmu/internal/unix"
 )
@@ -14,8 +13,7 @@ import (
 // (SIGEV_SIGNAL, and glibc's SIGEV_THREAD, which the kernel treats the
 // same), to one thread (SIGEV_THREAD_ID, how glibc implements
 // SIGEV_THREAD), or not at all (SIGEV_NONE). Timers on CPU-time clocks
-// return ENOSYS and are reported as unimplemented, like
-// setitimer(ITIMER_PROF).
+// (cpuclock.go) count the guest time of the process or of a thread.
 //
 // As in Linux, a periodic timer whose signal is queued is not rearmed:
 // dequeuing the signal rearms it at the next period after now and
@@ -45,9 +43,10 @@ const (
 func sysTimerCreateFn(t *Thread, a SyscallArgs) (uint64, error) {
 	clock := a.Int(0)
 	if err := posixClockErr(clock); err != nil {
-		if errors.Is(err, unix.ENOSYS) {
-			t.proc.vm.reportUnimplemented(sysTimerCreate)
-		}
+		return 0, err
+	}
+	cpu, _, err := t.cpuClockOf(clock)
+	if err != nil {
 		return 0, err
 	}
 	ev := sigevent{signo: sigALRM, notify: sigevSignal}
@@ -64,7 +63,7 @@ func sysTimerCreateFn(t *Thread, a SyscallArgs) (uint64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	tm, err := t.proc.sig.timers.create(t.proc, clock, ev)
+	tm, err := t.proc.sig.timers.create(t.proc, clock, cpu, ev)
 	if err != nil {
 		return 0, err
 	}
@@ -98,7 +97,12 @@ func sysTimerSettimeFn(t *Thread, a SyscallArgs) (uint64, error) {
 	}
 	abs := a.Int(1)&timerAbstime != 0
 	var now timespec
-	if abs {
+	switch {
+	case abs && tm.cpu.valid():
+		// The timer's clock, which may be another thread's.
+		n := tm.cpu.nanos()
+		now = timespec{sec: n / 1e9, nsec: n % 1e9}
+	case abs:
 		if now, err = t.clockNow(tm.clock); err != nil {
 			return 0, err
 		}

@@ -43,8 +43,10 @@ type Process struct {
 	// cpuTotal is the guest time of the process's threads, including
 	// the ones that exited (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF).
 	cpuTotal atomic.Int64
-	// cpuTimers are ITIMER_PROF and ITIMER_VIRTUAL (cputimer.go).
+	// cpuTimers are ITIMER_PROF and ITIMER_VIRTUAL (cputimer.go),
+	// cpuWatch the POSIX timers on the process's CPU clock (cpuclock.go).
 	cpuTimers cpuTimers
+	cpuWatch  cpuWatch
 
 	// exiting is set once the process is going away (exit_group, a
 	// fatal signal, a kill); threads leave their VCPUs at the next

@@ -94,8 +94,10 @@ type Thread struct {
 	// sig is the thread's signal state (signal_state.go).
 	sig threadSignals
 
-	// cpuNanos is the guest time this thread ran, for CPU-time clocks.
+	// cpuNanos is the guest time this thread ran, for CPU-time clocks;
+	// cpuWatch holds the POSIX timers on that clock (cpuclock.go).
 	cpuNanos atomic.Int64
+	cpuWatch cpuWatch
 
 	// pmu is the thread's virtual-PMU state, nil when the virtual PMU is
 	// off. Owned like ctx.

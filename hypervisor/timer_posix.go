@@ -21,7 +21,7 @@ type posixTimers struct {
 
 // create adds a timer on clock notifying as ev, with the lowest free id:
 // EAGAIN when the process has maxPosixTimers or is gone.
-func (pt *posixTimers) create(p *Process, clock int, ev sigevent) (*posixTimer, error) {
+func (pt *posixTimers) create(p *Process, clock int, cpu cpuClock, ev sigevent) (*posixTimer, error) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	if pt.closed || len(pt.m) >= maxPosixTimers {
@@ -34,7 +34,7 @@ func (pt *posixTimers) create(p *Process, clock int, ev sigevent) (*posixTimer, 
 	for pt.m[id] != nil {
 		id++
 	}
-	tm := &posixTimer{p: p, id: id, clock: clock, ev: ev}
+	tm := &posixTimer{p: p, id: id, clock: clock, cpu: cpu, ev: ev}
 	pt.m[id] = tm
 	return tm, nil
 }
@@ -94,6 +94,9 @@ type posixTimer struct {
 	id    int32
 	clock int
 	ev    sigevent
+	// cpu is the CPU clock the timer runs on (cpuclock.go), or none for
+	// the host's clocks. Its times are cpuTime readings of that clock.
+	cpu cpuClock
 
 	mu       sync.Mutex
 	timer    *time.Timer
@@ -114,7 +117,7 @@ type posixTimer struct {
 // absolute on the timer's clock if abs, whose reading is now. It returns
 // the previous setting, as get would have.
 func (tm *posixTimer) set(spec itimerspec, abs bool, now timespec) (oldInterval, oldValue time.Duration) {
-	hostNow := time.Now()
+	hostNow := tm.now()
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	oldInterval, oldValue = tm.getLocked(hostNow)
@@ -140,10 +143,22 @@ func (tm *posixTimer) stop() {
 	tm.mu.Unlock()
 }
 
+// now reads the timer's clock as a time: the host's for host clocks,
+// cpuTime of the reading for CPU clocks.
+func (tm *posixTimer) now() time.Time {
+	if tm.cpu.valid() {
+		return cpuTime(tm.cpu.nanos())
+	}
+	return time.Now()
+}
+
 func (tm *posixTimer) stopLocked() {
 	if tm.timer != nil {
 		tm.timer.Stop()
 		tm.timer = nil
+	}
+	if tm.cpu.valid() {
+		tm.cpu.watch().disarm(tm)
 	}
 	tm.gen++
 	tm.deadline = time.Time{}
@@ -151,6 +166,10 @@ func (tm *posixTimer) stopLocked() {
 
 func (tm *posixTimer) armLocked() {
 	gen := tm.gen
+	if tm.cpu.valid() {
+		tm.cpu.watch().arm(tm, cpuNanosOf(tm.deadline), gen)
+		return
+	}
 	tm.timer = time.AfterFunc(time.Until(tm.deadline), func() { tm.fire(gen) })
 }
 
@@ -200,7 +219,7 @@ func (tm *posixTimer) rearmLocked() {
 	if tm.interval <= 0 || tm.deadline.IsZero() {
 		return
 	}
-	next, missed := forward(tm.deadline, tm.interval, time.Now())
+	next, missed := forward(tm.deadline, tm.interval, tm.now())
 	tm.overrun += missed
 	tm.deadline = next
 	tm.armLocked()
@@ -252,7 +271,7 @@ func (tm *posixTimer) unpark() {
 // disarmed). An expiry that has passed reads as 1ns until the timer has
 // fired, and as 0 for SIGEV_NONE, as common_timer_get does.
 func (tm *posixTimer) get() (interval, value time.Duration) {
-	now := time.Now()
+	now := tm.now()
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	return tm.getLocked(now)

@@ -3,7 +3,6 @@ package hypervisor
 import (
 	"encoding/binary"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
@@ -92,11 +91,11 @@ func TestTimerClocks(t *testing.T) {
 		{clockMonotonic, nil, nil},
 		{clockBoottime, nil, nil},
 		{clockTAI, nil, unix.EINVAL},
-		{clockProcessCputimeID, unix.ENOSYS, unix.EINVAL},
-		{clockThreadCputimeID, unix.ENOSYS, unix.EINVAL},
-		{cpu, unix.ENOSYS, unix.EINVAL},
-		{-6, unix.ENOSYS, unix.EINVAL}, // MAKE_PROCESS_CPUCLOCK(0, CPUCLOCK_SCHED)
-		{-2, unix.ENOSYS, unix.EINVAL}, // a thread's CPUCLOCK_SCHED (glibc's pthread_getcpuclockid)
+		{clockProcessCputimeID, nil, unix.EINVAL},
+		{clockThreadCputimeID, nil, unix.EINVAL},
+		{cpu, nil, unix.EINVAL},
+		{-6, nil, unix.EINVAL},         // MAKE_PROCESS_CPUCLOCK(0, CPUCLOCK_SCHED)
+		{-2, nil, unix.EINVAL},         // a thread's CPUCLOCK_SCHED (glibc's pthread_getcpuclockid)
 		{-1, unix.EINVAL, unix.EINVAL}, // which = 3
 		{clockMonotonicRaw, unix.EOPNOTSUPP, unix.EINVAL},
 		{clockRealtimeCoarse, unix.EOPNOTSUPP, unix.EINVAL},
@@ -139,7 +138,7 @@ func TestForward(t *testing.T) {
 }
 
 // TestTimerSyscalls checks the argument rules of the timer system calls
-// without KVM, and that CPU-time clocks are reported as unimplemented.
+// without KVM.
 func TestTimerSyscalls(t *testing.T) {
 	th, base := newFakeProcess(t)
 	p := th.proc
@@ -147,6 +146,10 @@ func TestTimerSyscalls(t *testing.T) {
 	ev, spec, out := base, base+256, base+512
 	mm.CopyOut(ev, putSigevent(0, sigUSR1, sigevThreadID, int32(th.tid)))
 	mm.CopyOut(spec, putItimerspec(0, 0, 100, 0))
+	// CPU clocks of a process and a thread that are not there
+	// (make_process_cpuclock: ~pid << 3 | perthread << 2 | which).
+	pid, tid := guestPID+1, 999
+	otherProc, otherThread := uint64(int64(^pid<<3)), uint64(int64(^tid<<3|6))
 	for _, tc := range []struct {
 		name string
 		nr   int
@@ -155,7 +158,9 @@ func TestTimerSyscalls(t *testing.T) {
 	}{
 		{"create thread id", sysTimerCreate, SyscallArgs{clockMonotonic, ev, out}, nil},
 		{"create NULL sevp", sysTimerCreate, SyscallArgs{clockRealtime, 0, out}, nil},
-		{"create process cpu", sysTimerCreate, SyscallArgs{clockProcessCputimeID, 0, out}, unix.ENOSYS},
+		{"create process cpu", sysTimerCreate, SyscallArgs{clockProcessCputimeID, 0, out}, nil},
+		{"create other process's cpu", sysTimerCreate, SyscallArgs{otherProc, 0, out}, unix.EINVAL},
+		{"create other thread's cpu", sysTimerCreate, SyscallArgs{otherThread, 0, out}, unix.EINVAL},
 		{"create alarm", sysTimerCreate, SyscallArgs{clockRealtimeAlarm, 0, out}, unix.EPERM},
 		{"create bad clock", sysTimerCreate, SyscallArgs{55, 0, out}, unix.EINVAL},
 		{"create bad sevp", sysTimerCreate, SyscallArgs{clockMonotonic, 8, out}, unix.EFAULT},
@@ -182,8 +187,8 @@ func TestTimerSyscalls(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
 		}
 	}
-	if !slices.Contains(p.vm.Stats().Unimplemented, "timer_create") {
-		t.Errorf("timer_create on a CPU clock not reported: %v", p.vm.Stats().Unimplemented)
+	if u := p.vm.Stats().Unimplemented; len(u) != 0 {
+		t.Errorf("unimplemented system calls: %v", u)
 	}
 	var b [itimerspecSize]byte
 	mm.CopyIn(out, b[:])
@@ -204,7 +209,7 @@ func TestTimerSyscalls(t *testing.T) {
 func TestPosixTimerOverrun(t *testing.T) {
 	th, _ := newFakeProcess(t)
 	p := th.proc
-	tm, err := p.sig.timers.create(p, clockMonotonic, sigevent{signo: sigUSR1})
+	tm, err := p.sig.timers.create(p, clockMonotonic, cpuClock{}, sigevent{signo: sigUSR1})
 	if err != nil {
 		t.Fatal(err)
 	}

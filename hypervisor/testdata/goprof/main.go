@@ -1,8 +1,9 @@
-// goprof profiles itself with runtime/pprof, which on Linux counts the
-// process's CPU time with setitimer(ITIMER_PROF) when it cannot create
-// per-thread CPU-clock timers. Two functions of known relative cost
-// (heavy does three times light's work) run in turns on GOMAXPROCS
-// goroutines; the profile goes to the file named by the argument.
+// goprof profiles itself with runtime/pprof, which on Linux samples each
+// thread's CPU time with a timer on CLOCK_THREAD_CPUTIME_ID that signals
+// the thread itself (and falls back to setitimer(ITIMER_PROF)). Two
+// functions of known relative cost (heavy does three times light's work)
+// run in turns on GOMAXPROCS goroutines; the profile goes to the file
+// named by the first argument.
 package main
 
 import (
