@@ -165,7 +165,10 @@ func (m *MM) flipRaced(gen uint64) bool {
 	if m.phys.flipping.Load() == gen && gen&1 == 0 {
 		return false
 	}
+	// The flip runs under the MM's write lock: taking the read lock
+	// waits for it to end.
 	m.mu.RLock()
+	//lint:ignore SA2001 the empty section is the wait
 	m.mu.RUnlock()
 	return true
 }
