@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vpmu/vpmu/internal/unix"
@@ -98,9 +97,7 @@ func cpuNanosOf(t time.Time) int64 { return int64(t.Sub(cpuEpoch)) }
 type cpuWatch struct {
 	mu    sync.Mutex
 	armed map[*posixTimer]cpuArm
-	// next is the earliest deadline, 0 when none is armed: the
-	// lock-free check after every KVM_RUN.
-	next atomic.Int64
+	next  nextDeadline
 }
 
 // cpuArm is a timer's deadline on the clock, and the setting it belongs
@@ -132,18 +129,13 @@ func (w *cpuWatch) disarm(tm *posixTimer) {
 func (w *cpuWatch) updateNextLocked() {
 	var next int64
 	for _, a := range w.armed {
-		if next == 0 || a.deadline < next {
-			next = a.deadline
-		}
+		next = earliest(next, a.deadline)
 	}
-	w.next.Store(next)
+	w.next.store(next)
 }
 
 // due reports whether a timer is due at clock reading now.
-func (w *cpuWatch) due(now int64) bool {
-	next := w.next.Load()
-	return next != 0 && now >= next
-}
+func (w *cpuWatch) due(now int64) bool { return w.next.due(now) }
 
 // expire removes the timers due at now and returns them with their
 // settings, for the caller to fire with no lock held.

@@ -36,9 +36,29 @@ type cpuTimer struct {
 type cpuTimers struct {
 	mu     sync.Mutex
 	timers [2]cpuTimer // itimerVirtual-1, itimerProf-1
-	// next is the earliest deadline, 0 when none is armed: the lock-free
-	// check of the exit path and the scheduler's tick.
-	next atomic.Int64
+	next   nextDeadline
+}
+
+// nextDeadline is the earliest deadline of a set of CPU-time timers, 0
+// when none is armed: the lock-free check of the exit path and the
+// scheduler's tick.
+type nextDeadline struct{ v atomic.Int64 }
+
+// due reports whether a timer is due at clock reading now.
+func (n *nextDeadline) due(now int64) bool {
+	next := n.v.Load()
+	return next != 0 && now >= next
+}
+
+func (n *nextDeadline) store(next int64) { n.v.Store(next) }
+
+// earliest returns the earlier of next and deadline, 0 standing for
+// none.
+func earliest(next, deadline int64) int64 {
+	if deadline != 0 && (next == 0 || deadline < next) {
+		return deadline
+	}
+	return next
 }
 
 // cpuTimerSignal is the signal of each timer.
@@ -84,19 +104,14 @@ func (t *cpuTimer) remaining(now int64) time.Duration {
 func (c *cpuTimers) updateNextLocked() {
 	var next int64
 	for _, t := range c.timers {
-		if t.deadline != 0 && (next == 0 || t.deadline < next) {
-			next = t.deadline
-		}
+		next = earliest(next, t.deadline)
 	}
-	c.next.Store(next)
+	c.next.store(next)
 }
 
 // due reports whether a timer is due at process CPU time now. It is the
 // fast path: one atomic load when no timer is armed.
-func (c *cpuTimers) due(now int64) bool {
-	next := c.next.Load()
-	return next != 0 && now >= next
-}
+func (c *cpuTimers) due(now int64) bool { return c.next.due(now) }
 
 // expire fires the timers due at process CPU time now, each once, and
 // re-arms the periodic ones an interval after their deadline. It

@@ -54,8 +54,8 @@ func TestCPUTimers(t *testing.T) {
 		t.Errorf("overdue timer reports %v left, want 1µs", v)
 	}
 	oldV, oldI := c.set(itimerProf, 155*ms, 0, 0)
-	if oldV != 5*time.Millisecond || oldI != 10*time.Millisecond || c.next.Load() != 0 {
-		t.Errorf("disarm = %v, %v, next %d; want 5ms, 10ms, 0", oldV, oldI, c.next.Load())
+	if oldV != 5*time.Millisecond || oldI != 10*time.Millisecond || c.next.v.Load() != 0 {
+		t.Errorf("disarm = %v, %v, next %d; want 5ms, 10ms, 0", oldV, oldI, c.next.v.Load())
 	}
 }
 
@@ -197,8 +197,8 @@ func TestCPUWatch(t *testing.T) {
 	if len(got) != 1 || got[0].tm != b || got[0].gen != 8 {
 		t.Errorf("expire(60) = %+v, want timer 2 of setting 8", got)
 	}
-	if w.next.Load() != 100 {
-		t.Errorf("next %d after expiry, want 100", w.next.Load())
+	if w.next.v.Load() != 100 {
+		t.Errorf("next %d after expiry, want 100", w.next.v.Load())
 	}
 	w.arm(a, 200, 9) // re-arming replaces
 	w.disarm(b)      // not armed: nothing
@@ -206,7 +206,7 @@ func TestCPUWatch(t *testing.T) {
 		t.Errorf("expire(150) = %+v after re-arming at 200", got)
 	}
 	w.disarm(a)
-	if w.next.Load() != 0 || w.due(1<<40) {
-		t.Errorf("next %d after disarming everything", w.next.Load())
+	if w.next.v.Load() != 0 || w.due(1<<40) {
+		t.Errorf("next %d after disarming everything", w.next.v.Load())
 	}
 }

@@ -73,7 +73,13 @@ func (f *eventFile) Read(_ *Thread, dst guestBuf) (int, error) {
 	f.count -= v
 	f.mu.Unlock()
 	f.q.notify(epollOut)
-	var b [eventfdValueSize]byte
+	return fillUint64(dst, v)
+}
+
+// fillUint64 reads the 8-byte value v into dst, as eventfd and timerfd
+// reads return their counts (the caller checked that dst holds 8 bytes).
+func fillUint64(dst guestBuf, v uint64) (int, error) {
+	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], v)
 	off := 0
 	n, err := dst.fill(func(p []byte) (int, error) {
@@ -84,7 +90,7 @@ func (f *eventFile) Read(_ *Thread, dst guestBuf) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return min(n, eventfdValueSize), nil
+	return min(n, len(b)), nil
 }
 
 func (f *eventFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {

@@ -83,11 +83,7 @@ func sysTimerSettimeFn(t *Thread, a SyscallArgs) (uint64, error) {
 	if a[2] == 0 {
 		return 0, unix.EINVAL
 	}
-	var b [itimerspecSize]byte
-	if err := t.proc.mm.CopyIn(a[2], b[:]); err != nil {
-		return 0, err
-	}
-	spec, err := decodeItimerspec(b[:])
+	spec, err := t.readItimerspec(a[2])
 	if err != nil {
 		return 0, err
 	}

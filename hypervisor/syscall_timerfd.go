@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"time"
 
@@ -84,11 +83,7 @@ func (t *Thread) timerfdOf(fd int) (*timerFile, *openFile, error) {
 
 func sysTimerfdSettimeFn(t *Thread, a SyscallArgs) (uint64, error) {
 	flags := a.Int(1)
-	var b [itimerspecSize]byte
-	if err := t.proc.mm.CopyIn(a[2], b[:]); err != nil {
-		return 0, err
-	}
-	spec, err := decodeItimerspec(b[:])
+	spec, err := t.readItimerspec(a[2])
 	if err != nil {
 		return 0, err
 	}
@@ -245,18 +240,7 @@ func (f *timerFile) Read(_ *Thread, dst guestBuf) (int, error) {
 	if v == 0 {
 		return 0, errWouldBlock
 	}
-	var b [timerfdTicksSize]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	off := 0
-	n, err := dst.fill(func(p []byte) (int, error) {
-		k := copy(p, b[off:])
-		off += k
-		return k, nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return min(n, timerfdTicksSize), nil
+	return fillUint64(dst, v)
 }
 
 func (f *timerFile) ReadWait(ctx context.Context, dst guestBuf) (int, error) {

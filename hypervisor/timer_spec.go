@@ -21,6 +21,15 @@ type itimerspec struct {
 	interval, value timespec
 }
 
+// readItimerspec reads and decodes the struct itimerspec at addr.
+func (t *Thread) readItimerspec(addr uint64) (itimerspec, error) {
+	var b [itimerspecSize]byte
+	if err := t.proc.mm.CopyIn(addr, b[:]); err != nil {
+		return itimerspec{}, err
+	}
+	return decodeItimerspec(b[:])
+}
+
 // decodeItimerspec decodes and validates a struct itimerspec: EINVAL if
 // either timespec is negative or has nanoseconds out of range
 // (itimerspec64_valid). b must hold itimerspecSize bytes.
