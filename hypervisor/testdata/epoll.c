@@ -14,12 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(what, expr)                                                                  \
-	do {                                                                               \
-		long r_ = (long)(expr);                                                    \
-		int e_ = errno;                                                            \
-		printf("%s: %ld%s%s\n", what, r_, r_ < 0 ? " " : "", r_ < 0 ? strerror(e_) : ""); \
-	} while (0)
+#include "check.h"
 
 static int efd_write(int fd, uint64_t v) { return write(fd, &v, 8) == 8 ? 0 : -1; }
 

@@ -21,12 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(what, expr)                                                                  \
-	do {                                                                               \
-		long r_ = (long)(expr);                                                    \
-		int e_ = errno;                                                            \
-		printf("%s: %ld%s%s\n", what, r_, r_ < 0 ? " " : "", r_ < 0 ? strerror(e_) : ""); \
-	} while (0)
+#include "check.h"
 
 #define MS 1000000L
 
