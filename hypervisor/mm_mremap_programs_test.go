@@ -31,7 +31,9 @@ func hostKernelAtLeast(t *testing.T, major, minor int) bool {
 // and two VCPUs: shrinking, growing in place, moving with MAYMOVE, FIXED
 // and DONTUNMAP keep the contents, old ranges fault afterwards (or read
 // zero with DONTUNMAP), the errors are Linux's, and glibc's realloc of a
-// large block (which uses mremap) keeps its data. The output must match
+// large block (which uses mremap) keeps its data, and a thread storing
+// into the mapping while it moves loses no store and faults once the
+// move has returned, on whichever VCPU it runs. The output must match
 // byte for byte, and no system call may be reported unimplemented. The
 // native reference needs Linux 6.17 or later, which moves a FIXED range
 // spanning several mappings.
@@ -39,7 +41,7 @@ func TestMremapProgram(t *testing.T) {
 	if !hostKernelAtLeast(t, 6, 17) {
 		t.Skip("skipping: the native reference needs Linux 6.17 or later (mremap moves of several mappings)")
 	}
-	prog := buildC(t, "mremap")
+	prog := buildC(t, "mremap", "-pthread")
 	native := runNativeProgram(t, nil, prog)
 	if native.status != 0 || !strings.HasSuffix(native.stdout, "done\n") {
 		t.Fatalf("native run: status %d\n%s%s", native.status, native.stdout, native.stderr)

@@ -5,8 +5,10 @@
 // ranges are probed with a SIGSEGV handler that returns with siglongjmp.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,8 @@
 #define MREMAP_DONTUNMAP 4
 #endif
 
-static sigjmp_buf jb;
-static volatile int fault_code;
+static __thread sigjmp_buf jb;
+static __thread volatile int fault_code;
 static long pg;
 
 static void on_segv(int sig, siginfo_t *si, void *uc) {
@@ -294,6 +296,57 @@ static void shared_and_multi(void) {
 	munmap(d - pg, 8 * pg);
 }
 
+// The racing check: one thread keeps storing an increasing count into a
+// page while the main thread moves the mapping. Its stores either land
+// before the move, and the moved page holds the last of them, or fault;
+// once mremap has returned, the next store must fault.
+static volatile long *race_word;
+static volatile long race_last;
+static atomic_int race_started, race_moved;
+
+static void *writer(void *arg) {
+	(void)arg;
+	for (long n = 1;; n++) {
+		int moved = atomic_load(&race_moved);
+		if (sigsetjmp(jb, 1)) {
+			printf("racing writer: %s\n", fault_code == SEGV_MAPERR ? "SIGSEGV SEGV_MAPERR" : "SIGSEGV other");
+			return NULL;
+		}
+		*race_word = n;
+		race_last = n;
+		if (moved) {
+			printf("racing writer: store succeeded after mremap returned\n");
+			return NULL;
+		}
+		if (n == 1000)
+			atomic_store(&race_started, 1);
+	}
+}
+
+static void race(void) {
+	char *r = reserve(2 * pg);
+	char *p = map(r, pg, PROT_READ | PROT_WRITE, MAP_FIXED);
+	map(p + pg, pg, PROT_READ, MAP_FIXED); // forces a move
+	race_word = (volatile long *)(p + 64);
+	pthread_t th;
+	if (pthread_create(&th, NULL, writer, NULL) != 0) {
+		printf("pthread_create failed\n");
+		exit(1);
+	}
+	while (!atomic_load(&race_started))
+		;
+	char *q = mremap(p, pg, 4 * pg, MREMAP_MAYMOVE, NULL);
+	atomic_store(&race_moved, 1);
+	pthread_join(th, NULL);
+	if (q == MAP_FAILED) {
+		printf("racing move: %s\n", errname(errno));
+		return;
+	}
+	printf("racing move: %s, last store %s\n", q == p ? "NOT MOVED" : "moved", *(long *)(q + 64) == race_last ? "kept" : "LOST");
+	munmap(q, 4 * pg);
+	munmap(r - pg, 4 * pg);
+}
+
 static void with_realloc(void) {
 	size_t n = 1 << 20;
 	unsigned char *b = malloc(n);
@@ -334,6 +387,7 @@ int main(void) {
 	dontunmap();
 	errors();
 	shared_and_multi();
+	race();
 	with_realloc();
 	printf("done\n");
 	return 0;
