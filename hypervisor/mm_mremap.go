@@ -46,6 +46,17 @@ func (*mremapUnsupportedError) Error() string {
 
 func (*mremapUnsupportedError) Unwrap() error { return unix.EINVAL }
 
+// errMremapOverCap is ENOMEM because the commit cap (--mem) would be
+// exceeded, told apart from the other ENOMEMs so that only it is
+// reported as a refusal by the cap.
+var errMremapOverCap = &mremapOverCapError{}
+
+type mremapOverCapError struct{}
+
+func (*mremapOverCapError) Error() string { return "mremap would exceed the memory cap" }
+
+func (*mremapOverCapError) Unwrap() error { return unix.ENOMEM }
+
 // Mremap implements mremap(2) as Linux's mm/mremap.c does: it shrinks a
 // mapping in place, grows it in place when the pages after it are free,
 // and otherwise, with MREMAP_MAYMOVE, moves it to a free range (or to
@@ -56,7 +67,8 @@ func (*mremapUnsupportedError) Unwrap() error { return unix.EINVAL }
 // a new size of 0, overlapping FIXED ranges, or a duplicate of a private
 // mapping (old size 0); EFAULT if no mapping holds addr or the old range
 // leaves it; ENOMEM if the mapping cannot grow in place and may not move,
-// no room is left, or the commit cap (--mem) would be exceeded.
+// no room is left, or (errMremapOverCap) the commit cap (--mem) would be
+// exceeded.
 //
 // Since a guest-virtual page never changes its guest-physical page, a
 // move copies the contents between the pages' host views (pages that
@@ -244,7 +256,7 @@ func (m *MM) resizable(addr, oldLen, newLen, flags uint64) (vma, error) {
 	}
 	if v.accessible() && newLen > oldLen {
 		if err := m.checkCommit(newLen-oldLen, 0); err != nil {
-			return vma{}, err
+			return vma{}, errMremapOverCap
 		}
 	}
 	return v, nil
@@ -298,7 +310,7 @@ func (m *MM) moveLocked(v vma, from, oldLen, to, newLen uint64, dontUnmap bool) 
 		}
 	}
 	if err := m.checkCommit(add, remove); err != nil {
-		return err
+		return errMremapOverCap
 	}
 	// Bind the new range (leaves first, so that a failure to allocate a
 	// page table happens before the old range is touched). A PROT_NONE

@@ -168,14 +168,14 @@ func TestMremapFixedAndDontunmap(t *testing.T) {
 		t.Errorf("committed %d after DONTUNMAP, want %d", st.Committed, 10*pageSize)
 	}
 	checkMMInvariants(t, m)
-	// Over the cap: a DONTUNMAP of 12 more pages, a grow by 11.
+	// At the cap (20 pages): a DONTUNMAP of 10 more pages, a grow by 11.
 	fixedAnon(t, m, 0x3000_0000, 10, unix.PROT_NONE)
 	m.Mprotect(0x3000_0000, 10*pageSize, rw)
-	if _, err := m.Mremap(0x3000_0000, 10*pageSize, 10*pageSize, mremapMaymove|mremapDontunmap, 0); !errors.Is(err, unix.ENOMEM) {
-		t.Errorf("DONTUNMAP over the cap: %v, want ENOMEM", err)
+	if _, err := m.Mremap(0x3000_0000, 10*pageSize, 10*pageSize, mremapMaymove|mremapDontunmap, 0); !errors.Is(err, errMremapOverCap) {
+		t.Errorf("DONTUNMAP over the cap: %v, want errMremapOverCap", err)
 	}
-	if _, err := m.Mremap(0x3000_0000, 10*pageSize, 21*pageSize, mremapMaymove, 0); !errors.Is(err, unix.ENOMEM) {
-		t.Errorf("grow over the cap: %v, want ENOMEM", err)
+	if _, err := m.Mremap(0x3000_0000, 10*pageSize, 21*pageSize, mremapMaymove, 0); !errors.Is(err, errMremapOverCap) {
+		t.Errorf("grow over the cap: %v, want errMremapOverCap", err)
 	}
 	// A move that does not grow stays within the cap.
 	if _, err := m.Mremap(0x3000_0000, 10*pageSize, 10*pageSize, mremapMaymove|mremapFixed, 0x4000_0000); err != nil {
@@ -287,8 +287,12 @@ func TestMremapErrors(t *testing.T) {
 		{"huge move", a, pageSize, 1 << 46, mv, 0, unix.ENOMEM},
 	} {
 		before := append([]vma(nil), m.vmas.v...)
-		if _, err := m.Mremap(tc.addr, tc.old, tc.new, tc.flags, tc.to); !errors.Is(err, tc.want) {
+		_, err := m.Mremap(tc.addr, tc.old, tc.new, tc.flags, tc.to)
+		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+		if errors.Is(err, errMremapOverCap) {
+			t.Errorf("%s: reported as over the cap, with no cap", tc.name)
 		}
 		if len(before) != len(m.vmas.v) {
 			t.Errorf("%s: the failed call changed the VMAs: %+v", tc.name, m.vmas.v)
@@ -298,6 +302,9 @@ func TestMremapErrors(t *testing.T) {
 	var e unix.Errno
 	if !errors.As(errMremapUnsupported, &e) || e != unix.EINVAL {
 		t.Errorf("errMremapUnsupported is errno %v, want EINVAL", e)
+	}
+	if !errors.As(errMremapOverCap, &e) || e != unix.ENOMEM {
+		t.Errorf("errMremapOverCap is errno %v, want ENOMEM", e)
 	}
 }
 

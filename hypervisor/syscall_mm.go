@@ -43,16 +43,15 @@ func sysMmapFn(t *Thread, a SyscallArgs) (uint64, error) {
 
 // sysMremapFn is mremap(2). A remap the VMM refuses where Linux would
 // succeed (errMremapUnsupported) returns EINVAL and is reported as
-// unimplemented.
+// unimplemented; one the cap refuses is reported as noteMemErr does.
 func sysMremapFn(t *Thread, a SyscallArgs) (uint64, error) {
 	addr, err := t.proc.mm.Mremap(a[0], a[1], a[2], a[3], a[4])
-	if errors.Is(err, errMremapUnsupported) {
+	switch {
+	case errors.Is(err, errMremapUnsupported):
 		t.proc.vm.reportUnimplemented(sysMremap)
 		return 0, unix.EINVAL
+	case errors.Is(err, errMremapOverCap):
+		return 0, t.noteMemErr(unix.ENOMEM, "mremap", a[2])
 	}
-	grow := uint64(0)
-	if a[2] > a[1] {
-		grow = a[2] - a[1]
-	}
-	return addr, t.noteMemErr(err, "mremap", grow)
+	return addr, err
 }
