@@ -31,17 +31,18 @@ func (m *MM) unmapTail(lo, hi uint64) error {
 	return mmErrno(m.unmapLocked(lo, min(hi, userTop)))
 }
 
-// errMremapUnsupported is a remap Linux performs that the VMM cannot,
-// because it would make two guest-virtual pages share one page (a
-// duplicate of a shared mapping with old_size 0, MREMAP_DONTUNMAP of a
-// shared or file mapping). The guest gets EINVAL; the system call is
-// reported as unimplemented so that the refusal shows in the VM's stats.
+// errMremapUnsupported is a remap Linux performs that the VMM cannot:
+// a duplicate of a shared mapping (old size 0) and MREMAP_DONTUNMAP of a
+// shared mapping would make two guest-virtual pages share one page,
+// MREMAP_DONTUNMAP of a file mapping would read the file again. The
+// guest gets EINVAL; the system call is reported as unimplemented so
+// that the refusal shows in the VM's stats.
 var errMremapUnsupported = &mremapUnsupportedError{}
 
 type mremapUnsupportedError struct{}
 
 func (*mremapUnsupportedError) Error() string {
-	return "mremap would alias pages (not supported)"
+	return "mremap would share pages between two ranges or re-read a file (not supported)"
 }
 
 func (*mremapUnsupportedError) Unwrap() error { return unix.EINVAL }
@@ -68,15 +69,17 @@ func (*mremapOverCapError) Unwrap() error { return unix.ENOMEM }
 // mapping (old size 0); EFAULT if no mapping holds addr or the old range
 // leaves it; ENOMEM if the mapping cannot grow in place and may not move,
 // no room is left, or (errMremapOverCap) the commit cap (--mem) would be
-// exceeded.
+// exceeded; EPERM for a FIXED target below mmap_min_addr; and
+// errMremapUnsupported (EINVAL) for what the VMM cannot do.
 //
 // Since a guest-virtual page never changes its guest-physical page, a
 // move copies the contents between the pages' host views (pages that
 // read as zero are skipped), then unmaps the old range as munmap does.
 // The new range keeps the mapping's protection, sharing, name and file
-// offset. Differences from Linux (docs/hypervisor.md): pages a file
-// mapping gains by growing read as zero (the file is not read again),
-// and the remaps that would alias pages return errMremapUnsupported.
+// offset. Differences from Linux (docs/hypervisor.md): pages a file or
+// shared anonymous mapping gains by growing read as zero (Linux shows
+// the file, or raises SIGBUS past the shared object), and the remaps
+// of errMremapUnsupported are refused.
 func (m *MM) Mremap(addr, oldSize, newSize, flags, newAddr uint64) (uint64, error) {
 	switch {
 	case flags&^(mremapMaymove|mremapFixed|mremapDontunmap) != 0,
