@@ -137,16 +137,19 @@ func TestSetLeaf(t *testing.T) {
 }
 
 // FuzzMMOperations runs arbitrary sequences of mmap, munmap, mprotect,
-// madvise and brk with arbitrary arguments: no panics, errors are
+// madvise, brk and mremap with arbitrary arguments: no panics, errors are
 // errnos, and the leaves always match the VMA table.
 func FuzzMMOperations(f *testing.F) {
 	f.Add([]byte{0, 1, 3, 2, 1, 1, 2, 2, 1, 0, 3, 1, 1, 4, 2, 0})
 	f.Add([]byte{0, 0, 16, 2, 2, 0, 2, 7, 1, 0, 1, 1, 4, 9, 0, 0})
+	f.Add([]byte{0, 0, 8, 0x13, 5, 0, 4, 0x81, 5, 2, 2, 0x33, 5, 1, 3, 0x27, 2, 0, 2, 0, 5, 0, 2, 0x87})
 	f.Fuzz(fuzzMMBody)
 }
 
 // fuzzMMBody is FuzzMMOperations' body: groups of four bytes (operation,
-// page, pages, protection and flags).
+// page, pages, protection and flags). For mremap the fourth byte gives
+// the flags (low three bits), the new size in pages (high four bits)
+// and the new address (the byte as a page number).
 func fuzzMMBody(t *testing.T, ops []byte) {
 	m := newTestMM(t, 64*pageSize)
 	m.setBrk(0x2000_0000)
@@ -164,7 +167,7 @@ func fuzzMMBody(t *testing.T, ops []byte) {
 		}
 		prot := int(p) & 0xf
 		var err error
-		switch op % 5 {
+		switch op % 6 {
 		case 0:
 			flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS
 			if p&0x10 != 0 {
@@ -179,10 +182,12 @@ func fuzzMMBody(t *testing.T, ops []byte) {
 			err = m.Madvise(addr, length, int(p)%10)
 		case 4:
 			m.Brk(0x2000_0000 + uint64(a)*pageSize + uint64(n))
+		case 5:
+			_, err = m.Mremap(addr, length, uint64(p>>4)*pageSize, uint64(p&7), base+uint64(p)*pageSize)
 		}
 		var e unix.Errno
 		if err != nil && !errors.As(err, &e) {
-			t.Fatalf("op %d: error %v is not an errno", op%5, err)
+			t.Fatalf("op %d: error %v is not an errno", op%6, err)
 		}
 		checkMMInvariants(t, m)
 	}

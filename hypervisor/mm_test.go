@@ -295,7 +295,7 @@ func TestMMRandomOperations(t *testing.T) {
 		addr := base + uint64(rng.Intn(64))*pageSize
 		length := uint64(1+rng.Intn(16)) * pageSize
 		prot := []int{unix.PROT_NONE, unix.PROT_READ, rw, unix.PROT_READ | unix.PROT_EXEC}[rng.Intn(4)]
-		switch rng.Intn(4) {
+		switch rng.Intn(5) {
 		case 0:
 			m.Mmap(mmapRequest{addr: addr, length: length, prot: prot, flags: unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED})
 		case 1:
@@ -304,10 +304,20 @@ func TestMMRandomOperations(t *testing.T) {
 			m.Mprotect(addr, length, prot)
 		case 3:
 			m.Madvise(addr, length, madvDontNeed)
+		case 4:
+			// Moves stay inside the area: FIXED, or in place.
+			newLength := uint64(1+rng.Intn(16)) * pageSize
+			to := base + uint64(rng.Intn(64))*pageSize
+			flags := []uint64{0, mremapMaymove | mremapFixed, mremapMaymove | mremapFixed | mremapDontunmap}[rng.Intn(3)]
+			if flags&mremapDontunmap != 0 {
+				newLength = length
+			}
+			m.Mremap(addr, length, newLength, flags, to)
 		}
 		checkMMInvariants(t, m)
 	}
-	// Everything happened inside 80 pages: bindings never exceed them.
+	// Everything happened inside 80 pages: bindings never exceed them
+	// (a grow in place ends below base+80 pages too).
 	if st := m.Stats(); st.BoundPages > 80 {
 		t.Errorf("bound pages = %d, want at most 80 (bindings must be reused)", st.BoundPages)
 	}

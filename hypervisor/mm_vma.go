@@ -20,10 +20,14 @@ func (v vma) accessible() bool { return v.prot&(unix.PROT_READ|unix.PROT_WRITE|u
 
 func (v vma) size() uint64 { return v.end - v.start }
 
+// anonymous reports whether v has no file behind it (its pages start as
+// zero); the loader's copies of file segments are named like files.
+func (v vma) anonymous() bool { return v.name == "" || v.name == "[heap]" || v.name == "[stack]" }
+
 // mergeable reports whether w can extend v upwards into one mapping.
 func (v vma) mergeable(w vma) bool {
 	return v.end == w.start && v.prot == w.prot && v.shared == w.shared && v.name == w.name &&
-		(v.name == "" || v.name == "[heap]" || v.name == "[stack]" || v.off+v.size() == w.off)
+		(v.anonymous() || v.off+v.size() == w.off)
 }
 
 // vmaSet is the guest's mapping table: sorted, non-overlapping VMAs. It

@@ -266,6 +266,7 @@ func FuzzSyscallDispatch(f *testing.F) {
 	f.Add(uint16(sysFutex), uint64(1), uint64(0x80), uint64(0), uint64(0), uint64(0), uint64(0), []byte{})
 	f.Add(uint16(sysOpenat), uint64(0xffffff9c), uint64(1), uint64(0), uint64(0), uint64(0), uint64(0), []byte("/etc/hostname\x00"))
 	f.Add(uint16(sysClone), uint64(0x3d0f00), uint64(1), uint64(1), uint64(1), uint64(0), uint64(0), []byte{})
+	f.Add(uint16(sysMremap), uint64(1), uint64(4096), uint64(3*4096), uint64(1), uint64(0), uint64(0), []byte("moved"))
 	f.Fuzz(func(t *testing.T, nr uint16, a0, a1, a2, a3, a4, a5 uint64, mem []byte) {
 		th, base := newFakeProcess(t)
 		if len(mem) > 0 {

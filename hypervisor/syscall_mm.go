@@ -1,10 +1,13 @@
 package hypervisor
 
 import (
+	"errors"
+
 	"github.com/vpmu/vpmu/internal/unix"
 )
 
-// Memory-management system calls: brk, mmap, munmap, mprotect, madvise.
+// Memory-management system calls: brk, mmap, munmap, mprotect, mremap,
+// madvise.
 // The semantics and deliberate differences from Linux are those of MM.
 
 func init() {
@@ -16,6 +19,7 @@ func init() {
 	registerSyscall(sysMprotect, func(t *Thread, a SyscallArgs) (uint64, error) {
 		return 0, t.noteMemErr(t.proc.mm.Mprotect(a[0], a[1], a.Int(2)), "mprotect", a[1])
 	})
+	registerSyscall(sysMremap, sysMremapFn)
 	registerSyscall(sysMadvise, func(t *Thread, a SyscallArgs) (uint64, error) {
 		return 0, t.proc.mm.Madvise(a[0], a[1], a.Int(2))
 	})
@@ -35,4 +39,19 @@ func sysMmapFn(t *Thread, a SyscallArgs) (uint64, error) {
 	}
 	addr, err := t.proc.mm.Mmap(req)
 	return addr, t.noteMemErr(err, "mmap", req.length)
+}
+
+// sysMremapFn is mremap(2). A remap the VMM refuses where Linux would
+// succeed (errMremapUnsupported) returns EINVAL and is reported as
+// unimplemented; one the cap refuses is reported as noteMemErr does.
+func sysMremapFn(t *Thread, a SyscallArgs) (uint64, error) {
+	addr, err := t.proc.mm.Mremap(a[0], a[1], a[2], a[3], a[4])
+	switch {
+	case errors.Is(err, errMremapUnsupported):
+		t.proc.vm.reportUnimplemented(sysMremap)
+		return 0, unix.EINVAL
+	case errors.Is(err, errMremapOverCap):
+		return 0, t.noteMemErr(unix.ENOMEM, "mremap", a[2])
+	}
+	return addr, err
 }
