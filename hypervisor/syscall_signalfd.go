@@ -125,13 +125,6 @@ type signalFile struct {
 
 func (f *signalFile) sigmask() sigset { return sigset(f.mask.Load()) }
 
-// threadReadWaiter is implemented by files whose blocking read depends
-// on the thread that reads (a signalfd reads that thread's signals):
-// readv waits in readWaitAs instead of ReadWait.
-type threadReadWaiter interface {
-	readWaitAs(ctx context.Context, t *Thread, dst guestBuf) (int, error)
-}
-
 // Read dequeues as many signals of the mask as whole struct
 // signalfd_siginfo fit in dst, from t's queue and the process's
 // (EINVAL if not one fits), and returns errWouldBlock when none is
