@@ -336,6 +336,22 @@ func TestSignalfdSyscalls(t *testing.T) {
 		t.Errorf("after the read: queued %v armed %v getoverrun %d", queued, armed, tm.overruns())
 	}
 
+	// A signal pending for another thread: readable to it and to
+	// pollers without a thread, not to th, whose read finds nothing.
+	other := p.newThread(threadContext{})
+	other.sig.mask = th.sig.mask
+	send(siginfo{signo: sigALRM, code: siTkill, pid: 1000}, other)
+	if f.readinessFor(th) != 0 || f.readinessFor(other)&epollIn == 0 || f.readiness()&epollIn == 0 {
+		t.Errorf("readiness for th %#x, for the other thread %#x, for any %#x",
+			f.readinessFor(th), f.readinessFor(other), f.readiness())
+	}
+	if _, err := th.dispatchSyscall(sysRead, SyscallArgs{fd, buf, signalfdInfoSize}); err != unix.EAGAIN {
+		t.Errorf("read of another thread's signal: %v, want EAGAIN", err)
+	}
+	if n, err := other.dispatchSyscall(sysRead, SyscallArgs{fd, buf, signalfdInfoSize}); n != signalfdInfoSize || err != nil {
+		t.Errorf("read by the other thread: %d, %v", n, err)
+	}
+
 	// Closing the last fd forgets the signalfd.
 	th.dispatchSyscall(sysClose, SyscallArgs{fd})
 	p.sig.signalfds.mu.Lock()

@@ -14,13 +14,12 @@ import (
 // that a program that blocks them can take them from a read, poll or
 // epoll loop. The encoding is in signal_signalfd.go.
 //
-// As in Linux, the file reads the signals of whichever thread reads it.
-// Readiness has no thread to ask (poll, select and epoll read it from
-// wake-ups too): a signalfd is readable when a signal of its mask is
-// pending for the process or for any of its threads. Linux looks at the
-// polling thread only, so a thread that polls may here see readable a
-// signalfd that only another thread's private signal makes so, and then
-// find nothing to read (EAGAIN, or a wait).
+// As in Linux, the file reads the signals of whichever thread reads it,
+// and poll, select and epoll_wait see it readable when a signal of its
+// mask is pending for the polling thread or the process
+// (threadPollable). Where no thread polls (an epoll instance polled in
+// turn, epoll_ctl's first look), it is readable when such a signal is
+// pending for any thread; epoll_wait then looks again as its thread.
 
 func init() {
 	registerSyscall(sysSignalfd, func(t *Thread, a SyscallArgs) (uint64, error) {
@@ -175,9 +174,20 @@ func fillBytes(dst guestBuf, b []byte) (int, error) {
 	return off, err
 }
 
-// readiness is EPOLLIN when a signal of the mask is pending for the
-// process or any of its threads (see the file comment). It takes no
-// signal lock: pollers call it under their own.
+// readinessFor is EPOLLIN when a signal of the mask is pending for t or
+// the process, as signalfd_poll sees it for the polling thread (poll,
+// select, epoll_wait). It takes no signal lock: pollers call it under
+// their own, so it reads the atomic copies of the pending sets.
+func (f *signalFile) readinessFor(t *Thread) uint32 {
+	if (f.p.sig.shared.pendingSet()|t.sig.pending.pendingSet())&f.sigmask() != 0 {
+		return epollIn | epollRdnorm
+	}
+	return 0
+}
+
+// readiness is the readiness for any thread (threadPollable): EPOLLIN
+// when a signal of the mask is pending for the process or any of its
+// threads.
 func (f *signalFile) readiness() uint32 {
 	mask := f.sigmask()
 	pend := f.p.sig.shared.pendingSet()

@@ -175,6 +175,23 @@ static void *send_later(void *arg) {
 	return NULL;
 }
 
+static int other_fd, other_ep, go[2];
+
+/* other_thread waits for main's go, then polls and reads the signal main
+   sent it. */
+static void *other_thread(void *arg) {
+	char c;
+	if (read(go[0], &c, 1) != 1)
+		return NULL;
+	struct pollfd p = {.fd = other_fd, .events = POLLIN};
+	CHECK("poll there", poll(&p, 1, 0));
+	struct epoll_event out[2];
+	CHECK("epoll_wait there", epoll_wait(other_ep, out, 2, 0));
+	readn("read there", other_fd, 1);
+	CHECK("poll there after", poll(&p, 1, 0));
+	return NULL;
+}
+
 static int mode_poll(void) {
 	sigset_t m = set_of(SIGUSR1, SIGRTMIN + 1, 0);
 	block(m);
@@ -236,6 +253,25 @@ static int mode_poll(void) {
 	CHECK("sigqueue RTMIN+1", sendq(SIGRTMIN + 1, 6));
 	CHECK("epoll_wait ET new signal", epoll_wait(ep, out, 2, 0));
 	readn("read both", fd, 4);
+
+	/* A signal pending for another thread: not readable to this one,
+	   readable to that one (signalfd_poll looks at the polling thread
+	   and the process). */
+	ev.events = EPOLLIN;
+	CHECK("epoll_ctl MOD LT", epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev));
+	other_fd = fd;
+	other_ep = ep;
+	if (pipe(go) < 0)
+		return 1;
+	pthread_create(&th, NULL, other_thread, NULL);
+	CHECK("pthread_sigqueue other", pthread_sigqueue(th, SIGUSR1, (union sigval){.sival_int = 9}));
+	p.revents = 0;
+	CHECK("poll here", poll(&p, 1, 0));
+	CHECK("epoll_wait here", epoll_wait(ep, out, 2, 0));
+	readn("read here", fd, 1);
+	char c = 0;
+	CHECK("go", write(go[1], &c, 1));
+	pthread_join(th, NULL);
 	close(ep);
 	close(fd);
 	return 0;
