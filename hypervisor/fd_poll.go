@@ -44,12 +44,32 @@ type pollable interface {
 	waitQueue() *waitQueue
 }
 
-// fileReadiness returns f's poll events.
-func fileReadiness(f File) uint32 {
+// threadPollable is implemented by pollable files whose readiness
+// depends on the thread that polls: a signalfd is readable when a signal
+// of its mask is pending for that thread or its process. poll, select
+// and epoll_wait ask readinessFor with their thread. readiness() must
+// then hold the events of any thread (a superset), for those that ask
+// without one: a nested epoll, epoll_ctl.
+type threadPollable interface {
+	readinessFor(t *Thread) uint32
+}
+
+// fileReadiness returns f's poll events as thread t sees them (t nil:
+// any thread).
+func fileReadiness(f File, t *Thread) uint32 {
 	if p, ok := f.(pollable); ok {
-		return p.readiness()
+		return readinessAs(p, t)
 	}
 	return pollReady
+}
+
+// readinessAs returns p's poll events as thread t sees them (t nil:
+// any thread).
+func readinessAs(p pollable, t *Thread) uint32 {
+	if tp, ok := p.(threadPollable); ok && t != nil {
+		return tp.readinessFor(t)
+	}
+	return p.readiness()
 }
 
 // waker is something parked on wait queues. notify gets the events
@@ -147,6 +167,8 @@ type pollEntry struct {
 // reference on each open file while it waits.
 type pollSet struct {
 	entries []pollEntry
+	// t is the thread that polls.
+	t *Thread
 	// always are the events reported even when not requested (poll's
 	// POLLERR|POLLHUP|POLLNVAL; none for select, whose sets say it all).
 	always uint32
@@ -155,7 +177,7 @@ type pollSet struct {
 // newPollSet gets the files of the given fds (negative fds are skipped,
 // fds that are not open report POLLNVAL).
 func (t *Thread) newPollSet(fds []int, events []uint32, always uint32) *pollSet {
-	s := &pollSet{entries: make([]pollEntry, len(fds)), always: always}
+	s := &pollSet{entries: make([]pollEntry, len(fds)), always: always, t: t}
 	for i, fd := range fds {
 		s.entries[i] = pollEntry{fd: fd, events: events[i]}
 		if fd >= 0 {
@@ -176,7 +198,7 @@ func (s *pollSet) scan() int {
 		case e.of == nil:
 			e.revents = pollNval
 		default:
-			e.revents = fileReadiness(e.of.File) & (e.events | s.always)
+			e.revents = fileReadiness(e.of.File, s.t) & (e.events | s.always)
 		}
 		if e.revents != 0 {
 			n++

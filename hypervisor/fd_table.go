@@ -56,6 +56,15 @@ type writeWaiter interface {
 	WriteWait(ctx context.Context, src guestBuf) (int, error)
 }
 
+// threadReadWaiter is implemented by files whose blocking read depends
+// on the thread that reads (a signalfd reads that thread's signals):
+// when Read returned errWouldBlock, the read system calls wait in
+// readWaitAs, off the VCPU, instead of ReadWait. ctx is cancelled when
+// the thread must stop waiting.
+type threadReadWaiter interface {
+	readWaitAs(ctx context.Context, t *Thread, dst guestBuf) (int, error)
+}
+
 // fileBase supplies File methods for files that lack the operation.
 type fileBase struct{}
 

@@ -110,6 +110,41 @@ func TestSigABIMatchesKernel(t *testing.T) {
 		{"CLOCK_MONOTONIC_COARSE", clockMonotonicCoarse}, {"CLOCK_BOOTTIME", clockBoottime},
 		{"CLOCK_REALTIME_ALARM", clockRealtimeAlarm}, {"CLOCK_BOOTTIME_ALARM", clockBoottimeAlarm},
 		{"CLOCK_TAI", clockTAI},
+
+		{"sizeof(struct signalfd_siginfo)", signalfdInfoSize},
+		{"offsetof(struct signalfd_siginfo, ssi_signo)", sfdOffSigno},
+		{"offsetof(struct signalfd_siginfo, ssi_errno)", sfdOffErrno},
+		{"offsetof(struct signalfd_siginfo, ssi_code)", sfdOffCode},
+		{"offsetof(struct signalfd_siginfo, ssi_pid)", sfdOffPid},
+		{"offsetof(struct signalfd_siginfo, ssi_uid)", sfdOffUID},
+		{"offsetof(struct signalfd_siginfo, ssi_fd)", sfdOffFd},
+		{"offsetof(struct signalfd_siginfo, ssi_tid)", sfdOffTid},
+		{"offsetof(struct signalfd_siginfo, ssi_band)", sfdOffBand},
+		{"offsetof(struct signalfd_siginfo, ssi_overrun)", sfdOffOverrun},
+		{"offsetof(struct signalfd_siginfo, ssi_trapno)", sfdOffTrapno},
+		{"offsetof(struct signalfd_siginfo, ssi_status)", sfdOffStatus},
+		{"offsetof(struct signalfd_siginfo, ssi_int)", sfdOffInt},
+		{"offsetof(struct signalfd_siginfo, ssi_ptr)", sfdOffPtr},
+		{"offsetof(struct signalfd_siginfo, ssi_utime)", sfdOffUtime},
+		{"offsetof(struct signalfd_siginfo, ssi_stime)", sfdOffStime},
+		{"offsetof(struct signalfd_siginfo, ssi_addr)", sfdOffAddr},
+		{"offsetof(struct signalfd_siginfo, ssi_addr_lsb)", sfdOffAddrLsb},
+		{"offsetof(struct signalfd_siginfo, ssi_syscall)", sfdOffSyscall},
+		{"offsetof(struct signalfd_siginfo, ssi_call_addr)", sfdOffCallAddr},
+		{"offsetof(struct signalfd_siginfo, ssi_arch)", sfdOffArch},
+		{"SFD_CLOEXEC", sfdCloexec}, {"SFD_NONBLOCK", sfdNonblock},
+		// The siginfo_t members signalfd reads (siOffUnion + the offsets
+		// encodeSignalfdInfo uses).
+		{"offsetof(siginfo_t, si_band)", siOffUnion}, {"offsetof(siginfo_t, si_fd)", siOffUnion + 8},
+		{"offsetof(siginfo_t, si_status)", siOffUnion + 8}, {"offsetof(siginfo_t, si_utime)", siOffUnion + 16},
+		{"offsetof(siginfo_t, si_stime)", siOffUnion + 24}, {"offsetof(siginfo_t, si_addr_lsb)", siOffUnion + 8},
+		{"offsetof(siginfo_t, si_call_addr)", siOffUnion}, {"offsetof(siginfo_t, si_syscall)", siOffUnion + 8},
+		{"offsetof(siginfo_t, si_arch)", siOffUnion + 12}, {"offsetof(siginfo_t, si_ptr)", siOffUnion + 8},
+		{"BUS_MCEERR_AR", busMceerrAR}, {"BUS_MCEERR_AO", busMceerrAO}, {"NSIGPOLL", nsigPoll},
+		// NSIGSEGV is left out: 10 since Linux 6.6 (SEGV_CPERR), 9 in
+		// older headers.
+		{"NSIGILL", 11}, {"NSIGFPE", 15}, {"NSIGBUS", 5}, {"NSIGTRAP", 6},
+		{"NSIGCHLD", 6}, {"NSIGSYS", 2},
 	}
 	var src strings.Builder
 	src.WriteString(`#include <stddef.h>
@@ -121,6 +156,7 @@ func TestSigABIMatchesKernel(t *testing.T) {
 #include <linux/time_types.h>
 #include <linux/timerfd.h>
 #include <linux/time.h>
+#include <linux/signalfd.h>
 /* arch/x86/include/asm/sigframe.h, not in uapi */
 struct rt_sigframe { char *pretcode; struct ucontext uc; siginfo_t info; };
 int main(void) {

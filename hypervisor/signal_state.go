@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vpmu/vpmu/internal/unix"
@@ -23,7 +24,17 @@ const maxQueuedSignals = 4096
 type sigpending struct {
 	set   sigset
 	queue []siginfo
+	// seen mirrors set for readers without sig.mu (a signalfd's
+	// readiness, which pollers read under their own locks); it is
+	// stored under sig.mu after every change.
+	seen atomic.Uint64
 }
+
+// publish stores set in seen; called after every change of set.
+func (q *sigpending) publish() { q.seen.Store(uint64(q.set)) }
+
+// pendingSet returns the set as last published; safe without sig.mu.
+func (q *sigpending) pendingSet() sigset { return sigset(q.seen.Load()) }
 
 // add queues info. It returns false when the signal was dropped: a
 // standard signal already pending (Linux's legacy_queue), or a full queue.
@@ -34,6 +45,7 @@ func (q *sigpending) add(info siginfo) (queued, full bool) {
 	if info.timer != nil {
 		q.queue = append(q.queue, info)
 		q.set |= sigmask(sig)
+		q.publish()
 		return true, false
 	}
 	if !isRealtime(sig) && q.set.has(sig) {
@@ -44,6 +56,7 @@ func (q *sigpending) add(info siginfo) (queued, full bool) {
 	}
 	q.queue = append(q.queue, info)
 	q.set |= sigmask(sig)
+	q.publish()
 	return true, false
 }
 
@@ -71,6 +84,7 @@ func (q *sigpending) take(sig int) siginfo {
 	}
 	if n <= 1 {
 		q.set &^= sigmask(sig)
+		q.publish()
 	}
 	return info
 }
@@ -91,6 +105,7 @@ func (q *sigpending) flush(set sigset) {
 	clear(q.queue[len(keep):])
 	q.queue = keep
 	q.set &^= set
+	q.publish()
 }
 
 // removeTimer drops the instances queued by timer tm with a setting
@@ -125,6 +140,7 @@ func (q *sigpending) removeIf(drop func(*siginfo) bool) {
 	clear(q.queue[len(keep):])
 	q.queue = keep
 	q.set &^= gone &^ left
+	q.publish()
 }
 
 // processSignals is the signal state a process's threads share. mu
@@ -143,6 +159,9 @@ type processSignals struct {
 	// timers are the POSIX timers (timer_create); they have their own
 	// locks, which come after mu.
 	timers posixTimers
+	// signalfds are the process's open signalfds, to notify when a
+	// signal is queued; their lock is never held with mu.
+	signalfds signalfdSet
 }
 
 // threadSignals is a thread's signal state.
@@ -251,6 +270,8 @@ func (p *Process) queueSignal(info siginfo, target, from *Thread) (queued bool, 
 		wake.signalWake()
 	}
 	s.mu.Unlock()
+	// After sig.mu: the signalfds' waiters read the pending sets back.
+	s.signalfds.wake()
 	return true, nil
 }
 
@@ -377,7 +398,7 @@ func (t *Thread) exitSignals() {
 	defer s.mu.Unlock()
 	t.sig.mask = ^sigset(0)
 	t.sig.pending.flush(^sigset(0))
-	t.sig.pending = sigpending{}
+	t.sig.pending.queue = nil
 	left := s.shared.set
 	for _, o := range threads {
 		if left == 0 {

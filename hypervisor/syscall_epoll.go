@@ -160,13 +160,13 @@ func (t *Thread) epollWait(epfd int, evAddr uint64, maxev int, d waitDeadline, t
 		t.proc.fds.put(of)
 		return 0, unix.EINVAL
 	}
-	if evs := ep.collect(maxev); len(evs) > 0 || d.poll {
+	if evs := ep.collect(t, maxev); len(evs) > 0 || d.poll {
 		t.proc.fds.put(of)
 		return t.writeEpollEvents(evAddr, evs)
 	}
 	return t.block(func(ctx context.Context) (uint64, error) {
 		defer t.proc.fds.put(of)
-		evs, err := ep.wait(ctx, maxev, d.timerAt())
+		evs, err := ep.wait(ctx, t, maxev, d.timerAt())
 		if err != nil {
 			return 0, err
 		}

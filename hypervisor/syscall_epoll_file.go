@@ -254,10 +254,11 @@ func (ep *epollFile) reaches(target *epollFile, depth int) bool {
 }
 
 // collect takes up to max ready events off the ready list (ep_send_events):
-// each ready item's readiness is read again; level-triggered items that
+// each ready item's readiness is read again, as thread t (epoll_wait's
+// caller) sees it; level-triggered items that
 // are still ready go back to the end of the list, edge-triggered ones
 // wait for their next notification, one-shot ones are disabled.
-func (ep *epollFile) collect(max int) []epollEvent {
+func (ep *epollFile) collect(t *Thread, max int) []epollEvent {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	var out []epollEvent
@@ -273,7 +274,7 @@ func (ep *epollFile) collect(max int) []epollEvent {
 			ep.dropLocked(it)
 			continue
 		}
-		got := it.file.readiness() & it.ev.events & epollEventBits
+		got := readinessAs(it.file, t) & it.ev.events & epollEventBits
 		if got == 0 {
 			continue
 		}
@@ -295,7 +296,7 @@ func (ep *epollFile) collect(max int) []epollEvent {
 // wait collects events, waiting until there are some, ctx is done
 // (EINTR: a signal or the process exit) or the deadline passes (zero:
 // never).
-func (ep *epollFile) wait(ctx context.Context, max int, deadline time.Time) ([]epollEvent, error) {
+func (ep *epollFile) wait(ctx context.Context, t *Thread, max int, deadline time.Time) ([]epollEvent, error) {
 	var timer <-chan time.Time
 	if !deadline.IsZero() {
 		tm := time.NewTimer(time.Until(deadline))
@@ -306,7 +307,7 @@ func (ep *epollFile) wait(ctx context.Context, max int, deadline time.Time) ([]e
 		ep.mu.Lock()
 		changed := ep.changed
 		ep.mu.Unlock()
-		if evs := ep.collect(max); len(evs) > 0 {
+		if evs := ep.collect(t, max); len(evs) > 0 {
 			return evs, nil
 		}
 		select {

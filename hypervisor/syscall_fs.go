@@ -125,6 +125,10 @@ func (t *Thread) readv(fd int, bufs []guestBuf) (uint64, error) {
 			rest := bufs[i]
 			return t.block(func(ctx context.Context) (uint64, error) {
 				defer t.proc.fds.put(of)
+				if tw, ok := of.File.(threadReadWaiter); ok {
+					n, err := tw.readWaitAs(ctx, t, rest)
+					return uint64(n), err
+				}
 				n, err := of.ReadWait(ctx, rest)
 				return uint64(n), err
 			})

@@ -152,8 +152,28 @@ func sysRtSigtimedwaitFn(t *Thread, a SyscallArgs) (uint64, error) {
 // takeSignal dequeues a pending signal of set, blocked or not, and
 // writes its siginfo to infoAddr (unless 0); 0 if none is pending.
 func (t *Thread) takeSignal(set sigset, infoAddr uint64) (int, error) {
+	info, ok := t.dequeueSignal(set)
+	if !ok {
+		return 0, nil
+	}
+	sig := int(info.signo)
+	if infoAddr != 0 {
+		if err := t.proc.mm.CopyOut(infoAddr, info.encode()); err != nil {
+			// Linux too has taken the signal by then.
+			return 0, err
+		}
+	}
+	return sig, nil
+}
+
+// dequeueSignal takes a pending signal of set, blocked or not, from t's
+// queue before the process's, synchronous ones first, then the lowest
+// (dequeue_signal): the POSIX timers' hooks run, stale timer signals are
+// dropped first. false if none of set is pending.
+func (t *Thread) dequeueSignal(set sigset) (siginfo, bool) {
 	s := &t.proc.sig
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	t.sig.pending.dropStaleTimers()
 	s.shared.dropStaleTimers()
 	q := &t.sig.pending
@@ -163,18 +183,9 @@ func (t *Thread) takeSignal(set sigset, infoAddr uint64) (int, error) {
 		sig = (q.set & set).lowest()
 	}
 	if sig == 0 {
-		s.mu.Unlock()
-		return 0, nil
+		return siginfo{}, false
 	}
-	info := q.take(sig)
-	s.mu.Unlock()
-	if infoAddr != 0 {
-		if err := t.proc.mm.CopyOut(infoAddr, info.encode()); err != nil {
-			// Linux too has taken the signal by then.
-			return 0, err
-		}
-	}
-	return sig, nil
+	return q.take(sig), true
 }
 
 // sleepUntil waits until deadline (nanosleep, clock_nanosleep). A

@@ -259,7 +259,7 @@ func TestPosixTimerOverrun(t *testing.T) {
 	p.sig.mu.Unlock()
 	p.purgeTimerSignals(tm)
 	if p.sig.shared.set != 0 || len(p.sig.shared.queue) != 0 {
-		t.Errorf("stale signal left: %+v", p.sig.shared)
+		t.Errorf("stale signal left: set %#x, queue %+v", p.sig.shared.set, p.sig.shared.queue)
 	}
 }
 
