@@ -156,3 +156,30 @@ func TestRunContext(t *testing.T) {
 		t.Errorf("second Run: %v, want ErrVMUsed", err)
 	}
 }
+
+// compareModes runs prog in each mode natively and in the VM on one and
+// two VCPUs, in parallel: the native run must succeed, the VM's output
+// and status must be the native ones byte for byte, and the VM must meet
+// no unimplemented system call.
+func compareModes(t *testing.T, prog string, modes ...string) {
+	t.Helper()
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			native := runNativeProgram(t, nil, prog, mode)
+			if native.status != 0 {
+				t.Fatalf("native run: status %d\n%s%s", native.status, native.stdout, native.stderr)
+			}
+			for _, vcpus := range []int{1, 2} {
+				r := runVMProgram(t, Config{VCPUs: vcpus}, prog, mode)
+				if r.status != native.status || r.stdout != native.stdout {
+					t.Errorf("%d VCPUs: status %d err %v, stdout:\n%s\nnative status %d, stdout:\n%s\ndiff:\n%s\nstderr: %s",
+						vcpus, r.status, r.err, r.stdout, native.status, native.stdout, lineDiff(r.stdout, native.stdout), r.stderr)
+				}
+				if len(r.stats.Unimplemented) != 0 {
+					t.Errorf("unimplemented system calls: %v", r.stats.Unimplemented)
+				}
+			}
+		})
+	}
+}
