@@ -166,14 +166,15 @@ func (v *vcpu) addCPU(t *Thread, d time.Duration) {
 // cpuTimerDue reports whether the thread running on v in guest mode
 // since runStart (nanoseconds on monoClock) has, with that run, taken
 // itself or its process past a CPU-time timer's deadline at now (the
-// same clock).
-func cpuTimerDue(t *Thread, runStart, now int64) bool {
+// same clock); others is the time of the process's runs in progress on
+// the other VCPUs.
+func cpuTimerDue(t *Thread, runStart, now, others int64) bool {
 	if runStart == 0 {
 		return false
 	}
 	run := now - runStart
 	p := t.proc
-	pnow := p.cpuTotal.Load() + run
+	pnow := p.cpuTotal.Load() + run + others
 	return p.cpuTimers.due(pnow) || p.cpuWatch.due(pnow) || t.cpuWatch.due(t.cpuNanos.Load()+run)
 }
 

@@ -33,8 +33,10 @@ func (m *MM) unmapTail(lo, hi uint64) error {
 
 // errMremapUnsupported is a remap Linux performs that the VMM cannot:
 // a duplicate of a shared mapping (old size 0) and MREMAP_DONTUNMAP of a
-// shared mapping would make two guest-virtual pages share one page,
-// MREMAP_DONTUNMAP of a file mapping would read the file again. The
+// shared mapping would make two guest-virtual pages share one page;
+// MREMAP_DONTUNMAP of a file mapping, and growing one, would read the
+// file again, which the VMM no longer holds (rather than zeros where the
+// guest expects the file's data). The
 // guest gets EINVAL; the system call is reported as unimplemented so
 // that the refusal shows in the VM's stats.
 var errMremapUnsupported = &mremapUnsupportedError{}
@@ -76,10 +78,10 @@ func (*mremapOverCapError) Unwrap() error { return unix.ENOMEM }
 // move copies the contents between the pages' host views (pages that
 // read as zero are skipped), then unmaps the old range as munmap does.
 // The new range keeps the mapping's protection, sharing, name and file
-// offset. Differences from Linux (docs/hypervisor.md): pages a file or
-// shared anonymous mapping gains by growing read as zero (Linux shows
-// the file, or raises SIGBUS past the shared object), and the remaps
-// of errMremapUnsupported are refused.
+// offset. Differences from Linux (docs/hypervisor.md): pages a shared
+// anonymous mapping gains by growing read as zero (Linux raises SIGBUS
+// past the shared object), and the remaps of errMremapUnsupported,
+// growing a file mapping among them, are refused.
 func (m *MM) Mremap(addr, oldSize, newSize, flags, newAddr uint64) (uint64, error) {
 	switch {
 	case flags&^(mremapMaymove|mremapFixed|mremapDontunmap) != 0,
@@ -240,7 +242,8 @@ func (m *MM) moveAll(addr, n, newAddr, flags uint64) error {
 // resizable returns the VMA holding [addr, addr+oldLen), after Linux's
 // checks (vma_to_resize): EFAULT unless one VMA holds the range, EINVAL
 // for duplicating a private mapping (old size 0), errMremapUnsupported
-// for MREMAP_DONTUNMAP of a shared or file mapping, ENOMEM if growing
+// for MREMAP_DONTUNMAP of a shared or file mapping and for growing a
+// file mapping, ENOMEM if growing
 // would exceed the cap. Called with mu held.
 func (m *MM) resizable(addr, oldLen, newLen, flags uint64) (vma, error) {
 	i, _ := m.vmas.find(addr)
@@ -252,6 +255,9 @@ func (m *MM) resizable(addr, oldLen, newLen, flags uint64) (vma, error) {
 		return vma{}, unix.EINVAL
 	}
 	if flags&mremapDontunmap != 0 && (v.shared || !v.anonymous()) {
+		return vma{}, errMremapUnsupported
+	}
+	if newLen > oldLen && !v.anonymous() {
 		return vma{}, errMremapUnsupported
 	}
 	if oldLen > v.end-addr {
@@ -269,15 +275,13 @@ func (m *MM) resizable(addr, oldLen, newLen, flags uint64) (vma, error) {
 // as mmap would map the new pages, with v's attributes. Called with mu
 // held.
 func (m *MM) growLocked(v vma, newEnd uint64) error {
+	// v is anonymous: file mappings do not grow (resizable).
 	w := vma{start: v.end, end: newEnd, prot: v.prot, shared: v.shared, name: v.name}
-	if !v.anonymous() {
-		w.off = v.off + v.size()
-	}
 	var add uint64
 	if w.accessible() {
 		add = w.size()
 	}
-	if err := m.mapRange(w.start, w.end, protPTE(w.prot), w.accessible() || !v.anonymous()); err != nil {
+	if err := m.mapRange(w.start, w.end, protPTE(w.prot), w.accessible()); err != nil {
 		m.unbindRange(w.start, w.end)
 		return mmErrno(err)
 	}

@@ -231,10 +231,14 @@ func TestMremapFileMapping(t *testing.T) {
 	if i, _ := m.vmas.find(to); i < 0 || m.vmas.v[i].name != "/test/file" || m.vmas.v[i].off != 2*pageSize {
 		t.Errorf("moved VMA %+v, want /test/file at offset %d", m.vmas.v, 2*pageSize)
 	}
-	if _, err := m.Mremap(to, 2*pageSize, 3*pageSize, 0, 0); err != nil {
-		t.Fatalf("grow in place: %v", err)
+	// Growing would need the file again: refused, nothing changes.
+	if _, err := m.Mremap(to, 2*pageSize, 3*pageSize, 0, 0); err != errMremapUnsupported {
+		t.Fatalf("grow a file mapping in place: %v, want errMremapUnsupported", err)
 	}
-	wantVMAs(t, m, vma{start: to, end: to + 3*pageSize, prot: unix.PROT_READ, name: "/test/file", off: 2 * pageSize},
+	if _, err := m.Mremap(to, 2*pageSize, 3*pageSize, mremapMaymove, 0); err != errMremapUnsupported {
+		t.Fatalf("grow a file mapping by moving: %v, want errMremapUnsupported", err)
+	}
+	wantVMAs(t, m, vma{start: to, end: to + 2*pageSize, prot: unix.PROT_READ, name: "/test/file", off: 2 * pageSize},
 		vma{start: a, end: a + pageSize, prot: unix.PROT_READ, name: "/test/file", off: pageSize})
 	checkMMInvariants(t, m)
 }

@@ -258,7 +258,20 @@ func (s *scheduler) tick(now time.Time) {
 	defer s.mu.Unlock()
 	mono := monoClock(now)
 	for _, v := range s.vcpus {
-		if v.cur != nil && cpuTimerDue(v.cur, v.runStart.Load(), mono) {
+		if v.cur == nil {
+			continue
+		}
+		// The process's runs in progress on the other VCPUs count
+		// towards its CPU time too.
+		var others int64
+		for _, w := range s.vcpus {
+			if w != v && w.cur != nil && w.cur.proc == v.cur.proc {
+				if rs := w.runStart.Load(); rs != 0 {
+					others += mono - rs
+				}
+			}
+		}
+		if cpuTimerDue(v.cur, v.runStart.Load(), mono, others) {
 			v.requestKick(kickTimer)
 		}
 	}

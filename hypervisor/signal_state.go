@@ -126,6 +126,16 @@ func (q *sigpending) dropStaleTimers() {
 // removeIf drops the instances drop selects, and the signals left with
 // none from the set.
 func (q *sigpending) removeIf(drop func(*siginfo) bool) {
+	first := -1
+	for i := range q.queue {
+		if drop(&q.queue[i]) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return // nothing to drop: leave the queue and its copy alone
+	}
 	keep := q.queue[:0]
 	var gone, left sigset
 	for i := range q.queue {
@@ -237,6 +247,12 @@ func (p *Process) queueSignal(info siginfo, target, from *Thread) (queued bool, 
 	s.mu.Lock()
 	act := s.actions[sig-1]
 	if act.ignores(sig) && !blockedByAny(sig, target, threads) {
+		if info.timer != nil {
+			// Park a periodic timer under sig.mu, so that a sigaction
+			// that stops ignoring sig cannot look for parked timers
+			// in between and miss this one.
+			info.timer.dropped(info.timerGen)
+		}
 		s.mu.Unlock()
 		return false, nil
 	}

@@ -76,9 +76,9 @@ func timerfdClockErr(clock int) error {
 }
 
 // posixClockErr returns the error timer_create gives for clock: nil for
-// the supported ones, ENOSYS for the CPU-time clocks (process, thread
-// and the clock ids of clock_getcpuclockid and pthread_getcpuclockid:
-// not implemented, the caller reports them), EOPNOTSUPP for the clocks
+// the supported ones, including the CPU-time clocks (process, thread and
+// the clock ids of clock_getcpuclockid and pthread_getcpuclockid, whose
+// process or thread Thread.cpuClockOf checks), EOPNOTSUPP for the clocks
 // Linux has no timers on, EPERM for the alarm clocks, EINVAL for ids
 // that are no clock.
 func posixClockErr(clock int) error {

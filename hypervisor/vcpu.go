@@ -69,9 +69,13 @@ type vcpu struct {
 	sysretPending bool
 	// spuriousFaults counts the page faults in a row at spuriousAt (RIP
 	// and address) retried because the leaf allowed the access
-	// (MM.permits).
+	// (MM.permits); spuriousRun is the run (runs) of the last one, so
+	// that any other exit in between starts the count again.
 	spuriousFaults int
 	spuriousAt     [2]uint64
+	spuriousRun    uint64
+	// runs counts this VCPU's KVM_RUNs.
+	runs uint64
 }
 
 func newVCPU(vm *VM, id int, k *kvm.VCPU) *vcpu {

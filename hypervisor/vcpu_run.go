@@ -32,6 +32,7 @@ func (v *vcpu) runThread(t *Thread) (SwitchReason, bool) {
 		err := v.k.Run()
 		v.pmuLeave(err)
 		v.runStart.Store(0)
+		v.runs++
 		v.inGuest.Store(false)
 		v.addCPU(t, time.Since(start))
 		v.afterRun()
@@ -234,12 +235,14 @@ func (v *vcpu) handleException(t *Thread) bool {
 
 // retrySpurious reports whether a user-mode page fault at rip on addr is
 // spurious (MM.permits) and may be retried: at most maxSpuriousFaults
-// times in a row for the same instruction and address.
+// times in a row for the same instruction and address, with no other
+// exit in between.
 func (v *vcpu) retrySpurious(rip, addr, errorCode uint64) bool {
 	at := [2]uint64{rip, addr}
-	if at != v.spuriousAt {
+	if at != v.spuriousAt || v.runs != v.spuriousRun+1 {
 		v.spuriousAt, v.spuriousFaults = at, 0
 	}
+	v.spuriousRun = v.runs
 	if v.spuriousFaults >= maxSpuriousFaults || !v.vm.m.mm.permits(addr, errorCode) {
 		return false
 	}
