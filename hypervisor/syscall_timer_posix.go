@@ -41,6 +41,14 @@ const (
 )
 
 func sysTimerCreateFn(t *Thread, a SyscallArgs) (uint64, error) {
+	// Linux's order: the sigevent is copied in (EFAULT), then the clock
+	// is checked, then the sigevent.
+	var b [sigeventSize]byte
+	if a[1] != 0 {
+		if err := t.proc.mm.CopyIn(a[1], b[:]); err != nil {
+			return 0, err
+		}
+	}
 	clock := a.Int(0)
 	if err := posixClockErr(clock); err != nil {
 		return 0, err
@@ -51,11 +59,6 @@ func sysTimerCreateFn(t *Thread, a SyscallArgs) (uint64, error) {
 	}
 	ev := sigevent{signo: sigALRM, notify: sigevSignal}
 	if a[1] != 0 {
-		var b [sigeventSize]byte
-		if err := t.proc.mm.CopyIn(a[1], b[:]); err != nil {
-			return 0, err
-		}
-		var err error
 		if ev, err = decodeSigevent(b[:]); err != nil {
 			return 0, err
 		}
@@ -70,9 +73,9 @@ func sysTimerCreateFn(t *Thread, a SyscallArgs) (uint64, error) {
 	if a[1] == 0 {
 		tm.ev.value = uint64(tm.id) // sival_int is the timer id
 	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], uint32(tm.id))
-	if err := t.proc.mm.CopyOut(a[2], b[:]); err != nil {
+	var id [4]byte
+	binary.LittleEndian.PutUint32(id[:], uint32(tm.id))
+	if err := t.proc.mm.CopyOut(a[2], id[:]); err != nil {
 		t.proc.sig.timers.remove(t.proc, int(tm.id))
 		return 0, err
 	}

@@ -164,6 +164,7 @@ func TestTimerSyscalls(t *testing.T) {
 		{"create alarm", sysTimerCreate, SyscallArgs{clockRealtimeAlarm, 0, out}, unix.EPERM},
 		{"create bad clock", sysTimerCreate, SyscallArgs{55, 0, out}, unix.EINVAL},
 		{"create bad sevp", sysTimerCreate, SyscallArgs{clockMonotonic, 8, out}, unix.EFAULT},
+		{"create bad sevp and clock", sysTimerCreate, SyscallArgs{55, 8, out}, unix.EFAULT},
 		{"create bad timerid", sysTimerCreate, SyscallArgs{clockMonotonic, 0, 8}, unix.EFAULT},
 		{"settime", sysTimerSettime, SyscallArgs{0, 0, spec, out}, nil},
 		{"settime abs", sysTimerSettime, SyscallArgs{0, timerAbstime, spec, 0}, nil},
